@@ -1,0 +1,201 @@
+"""Build-time validation: resolve every module and check every edge, reporting all problems at once."""
+from __future__ import annotations
+
+import graphlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import GraphError, Problem
+from .module import Module
+from .ports import Port, edge_problem, value_checker
+from .registry import Registry, default_registry
+from .spec import Const, Edge, GraphInput, GraphSpec, load_graph
+
+
+@dataclass
+class BuiltNode:
+    name: str
+    cls: type[Module]
+    params: dict[str, Any]
+    inputs: dict[str, Port]
+    outputs: dict[str, Port]
+    sources: dict[str, Any]          # port -> Edge | GraphInput | Const
+    optional: set[str]
+    subgraph: "BuiltGraph | None" = None
+
+
+@dataclass
+class BuiltGraph:
+    """A validated graph: the spec plus, per node, its module class and resolved ports."""
+    spec: GraphSpec
+    nodes: dict[str, BuiltNode]
+    order: list[str]                 # a topological order of all nodes
+    inputs: dict[str, Port]
+    outputs: dict[str, Port]
+    optional_inputs: set[str] = field(default_factory=set)
+    registry: Registry = field(default=default_registry, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None,
+                _stack: tuple[Path, ...] = ()) -> BuiltGraph:
+    """Load (if needed) and validate a graph; raise GraphError listing every problem.
+
+    >>> g = build_graph("examples/graphs/arith.yaml")   # doctest: +SKIP
+    >>> g.order                                           # doctest: +SKIP
+    """
+    spec = source if isinstance(source, GraphSpec) else load_graph(source)
+    file = str(spec.path) if spec.path else None
+    base = registry or default_registry
+    reg = base.child([spec.base_dir / p for p in spec.module_paths])
+    problems: list[Problem] = []
+
+    def problem(msg, node=None, port=None, kind="invalid"):
+        line = None
+        if node is not None:
+            try:
+                line = spec.node(node).line
+            except KeyError:
+                pass
+        problems.append(Problem(msg, file=file, node=node, port=port, line=line, kind=kind))
+
+    me = spec.path.resolve() if spec.path else None
+    stack = _stack + ((me,) if me else ())
+
+    seen: set[str] = set()
+    nodes: dict[str, BuiltNode] = {}
+    for ns in spec.nodes:
+        if ns.name in seen:
+            problem("duplicate node name", ns.name, kind="duplicate")
+            continue
+        seen.add(ns.name)
+        sub = None
+        if ns.is_graph:
+            sub_path = (spec.base_dir / ns.module).resolve()
+            if sub_path in stack:
+                chain = " -> ".join(p.name for p in (*stack[stack.index(sub_path):], sub_path))
+                problem(f"nested graph includes itself: {chain}", ns.name, kind="recursion")
+                continue
+            try:
+                sub = build_graph(sub_path, base, stack)
+            except GraphError as e:
+                for p in e.problems:
+                    problem(f"in nested graph {ns.module}: {p}", ns.name, kind=p.kind)
+                continue
+            from .nested import graph_module_class
+            cls = graph_module_class(sub)
+        else:
+            try:
+                cls = reg.resolve(ns.module)
+            except LookupError as e:
+                problem(str(e), ns.name, kind="unknown-module")
+                continue
+        for pname, msg in cls.param_problems(ns.params):
+            problem(f"parameter '{pname}': {msg}", ns.name, kind="parameter")
+        try:
+            ins, outs = cls.ports(ns.params)
+        except Exception as e:  # a module's own port logic failed on these params
+            problem(f"cannot determine ports: {type(e).__name__}: {e}", ns.name, kind="parameter")
+            continue
+        sizes = _param_values(cls, ns.params)
+        ins = {k: p.resolve(sizes) for k, p in ins.items()}
+        outs = {k: p.resolve(sizes) for k, p in outs.items()}
+        nodes[ns.name] = BuiltNode(ns.name, cls, dict(ns.params), ins, outs, dict(ns.inputs),
+                                   cls.optional_inputs(ns.params), sub)
+
+    # graph inputs: declared ports, or inferred from the first consumer
+    declared: dict[str, Port | None] = {}
+    for name, pspec in spec.inputs.items():
+        try:
+            declared[name] = None if pspec is None else Port.from_spec(pspec)
+        except ValueError as e:
+            problems.append(Problem(f"graph input '{name}': {e}", file=file, port=name, kind="dtype"))
+            declared[name] = Port()
+    optional_inputs = {n for n, p in spec.inputs.items() if isinstance(p, dict) and "default" in p}
+
+    deps: dict[str, set[str]] = {n: set() for n in nodes}
+    for node in nodes.values():
+        for port, src in node.sources.items():
+            if port not in node.inputs:
+                problem(f"unknown input port (ports: {', '.join(node.inputs) or 'none'})", node.name, port,
+                        kind="unknown-port")
+                continue
+            dst = node.inputs[port]
+            if isinstance(src, Edge):
+                if src.node not in nodes:
+                    if src.node in seen:
+                        continue  # that node already has its own problem
+                    problem(f"'{src}' refers to no node named '{src.node}'", node.name, port, kind="dangling")
+                    continue
+                up = nodes[src.node]
+                if src.port not in up.outputs:
+                    problem(f"'{src}': node '{src.node}' has no output '{src.port}' "
+                            f"(outputs: {', '.join(up.outputs) or 'none'})", node.name, port, kind="unknown-port")
+                    continue
+                why = edge_problem(up.outputs[src.port], dst)
+                if why:
+                    problem(f"{why} (from {src})", node.name, port, kind=_kind(why))
+                deps[node.name].add(src.node)
+            elif isinstance(src, GraphInput):
+                have = declared.get(src.name)
+                if have is None:
+                    declared[src.name] = dst
+                else:
+                    why = edge_problem(have, dst)
+                    if why:
+                        problem(f"{why} (from graph input '{src.name}')", node.name, port, kind=_kind(why))
+            elif isinstance(src, Const):
+                check = value_checker(dst)
+                why = check(src.value) if check else None
+                if why:
+                    problem(f"constant {src.value!r} does not fit: {why}", node.name, port, kind="dtype")
+        for port in node.inputs:
+            if port not in node.sources and port not in node.optional:
+                problem("required input is not connected (connect it to node/port, $input or {value: ...})",
+                        node.name, port, kind="unconnected")
+
+    outputs: dict[str, Port] = {}
+    for oname, ref in spec.outputs.items():
+        if ref.node not in nodes:
+            if ref.node not in seen:
+                problems.append(Problem(f"graph output '{oname}' refers to no node named '{ref.node}'", file=file,
+                                        port=oname, kind="dangling"))
+        elif ref.port not in nodes[ref.node].outputs:
+            problems.append(Problem(f"graph output '{oname}': node '{ref.node}' has no output '{ref.port}'",
+                                    file=file, node=ref.node, port=ref.port, kind="unknown-port"))
+        else:
+            outputs[oname] = nodes[ref.node].outputs[ref.port]
+
+    order: list[str] = []
+    try:
+        order = list(graphlib.TopologicalSorter(deps).static_order())
+    except graphlib.CycleError as e:
+        cycle = list(reversed(e.args[1]))
+        problem(f"cycle: {' -> '.join(cycle)}", cycle[0], kind="cycle")
+
+    if problems:
+        raise GraphError(problems)
+    return BuiltGraph(spec, nodes, order, {k: v or Port() for k, v in declared.items()}, outputs,
+                      optional_inputs, reg)
+
+
+def _kind(why: str) -> str:
+    return why.split(" ", 1)[0] if why.split(" ", 1)[0] in ("dtype", "rank", "size") else "dtype"
+
+
+def _param_values(cls: type[Module], params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters with `__init__` defaults filled in: they fix named sizes such as n_mels."""
+    import inspect
+    values: dict[str, Any] = {}
+    try:
+        for name, p in inspect.signature(cls.__init__).parameters.items():
+            if p.default is not p.empty:
+                values[name] = p.default
+    except (TypeError, ValueError):
+        pass
+    values.update(params)
+    return values

@@ -1,0 +1,215 @@
+"""The module contract: a class with typed ports, parameters in `__init__`, and `run(**inputs) -> dict`."""
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any, Callable, ClassVar, Mapping
+
+from .ports import Port, PY_KINDS
+
+
+class Module:
+    """Base class of every node.
+
+    Ports are declared on the class, parameters arrive in `__init__` from the graph file,
+    `run` receives inputs as keyword arguments and returns a dict with exactly the declared outputs.
+    An input whose `run` parameter has a default is optional.
+
+    >>> class AddOne(Module):
+    ...     inputs = {"x": Port("int")}
+    ...     outputs = {"y": Port("int")}
+    ...     def run(self, x):
+    ...         return {"y": x + 1}
+    >>> AddOne().run(x=1)
+    {'y': 2}
+    """
+
+    inputs: ClassVar[Mapping[str, Port]] = {}
+    outputs: ClassVar[Mapping[str, Port]] = {}
+    #: set False for modules whose outputs must not be checked at run time (e.g. legacy adapters)
+    check_outputs: ClassVar[bool] = True
+
+    def setup(self) -> None:
+        """Heavy one-time set-up (load a model); called once by the Session after `__init__`."""
+
+    def run(self, **inputs: Any) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__}.run is not implemented")
+
+    def close(self) -> None:
+        """Release resources; called by `Session.close()`."""
+
+    @classmethod
+    def ports(cls, params: Mapping[str, Any]) -> tuple[dict[str, Port], dict[str, Port]]:
+        """Input and output ports for these parameters. Override when ports depend on parameters."""
+        return dict(cls.inputs), dict(cls.outputs)
+
+    @classmethod
+    def optional_inputs(cls, params: Mapping[str, Any]) -> set[str]:
+        """Inputs that may stay unconnected: those whose `run` parameter has a default."""
+        try:
+            sig = inspect.signature(cls.run)
+        except (TypeError, ValueError):
+            return set()
+        return {n for n, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+
+    @classmethod
+    def describe(cls) -> str:
+        doc = inspect.getdoc(cls) or ""
+        return doc.strip().split("\n")[0] if doc else ""
+
+    @classmethod
+    def param_problems(cls, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(parameter, problem) pairs for parameters that `__init__` would not accept."""
+        return check_params(cls.__init__, params, skip_first=True)
+
+
+def check_params(fn: Callable, params: Mapping[str, Any], skip_first: bool = False) -> list[tuple[str, str]]:
+    """Check `params` against a callable's signature and simple type hints without calling it."""
+    if fn is object.__init__:
+        return [(k, "unknown parameter (the module takes no parameters)") for k in params]
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return []
+    plist = list(sig.parameters.values())[1 if skip_first else 0:]
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = {}
+    named = {p.name: p for p in plist if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    has_varkw = any(p.kind == p.VAR_KEYWORD for p in plist)
+    out = []
+    for k, v in params.items():
+        if k not in named:
+            if not has_varkw:
+                accepted = ", ".join(named) or "none"
+                out.append((k, f"unknown parameter (accepted: {accepted})"))
+            continue
+        if k in hints and not _value_fits(v, hints[k]):
+            out.append((k, f"expected {_hint_name(hints[k])}, got {type(v).__name__} {v!r}"))
+    for name, p in named.items():
+        if p.default is p.empty and name not in params:
+            out.append((name, "required parameter missing"))
+    return out
+
+
+def _value_fits(v: Any, hint: Any) -> bool:
+    """Loose check of a value against a type hint; unknown hint shapes are accepted."""
+    if hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        return any(_value_fits(v, a) for a in typing.get_args(hint))
+    if origin is typing.Literal:
+        return v in typing.get_args(hint)
+    if hint is type(None):
+        return v is None
+    target = origin or hint
+    if not isinstance(target, type):
+        return True
+    if target is float:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if target is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if target in (list, tuple, typing.Sequence):
+        return isinstance(v, (list, tuple))
+    try:
+        return isinstance(v, target)
+    except TypeError:
+        return True
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _hint_port(hint: Any) -> Port:
+    if isinstance(hint, Port):
+        return hint
+    if typing.get_origin(hint) is typing.Annotated:
+        for extra in typing.get_args(hint)[1:]:
+            if isinstance(extra, Port):
+                return extra
+        hint = typing.get_args(hint)[0]
+    if isinstance(hint, type):
+        for kind, types in PY_KINDS.items():
+            if hint is types[0]:
+                return Port(kind)
+        try:
+            return Port(hint)
+        except ValueError:
+            return Port()
+    return Port()
+
+
+def module(fn: Callable | None = None, *, outputs: Any = None, inputs: Mapping[str, Port] | None = None,
+           name: str | None = None) -> Any:
+    """Make a plain function a Module class.
+
+    Positional-or-keyword arguments become inputs (typed from hints, optional if they have a
+    default); keyword-only arguments become parameters set in the graph file. `outputs` is a
+    name, a list of names (the function returns a tuple) or a dict of Ports; by default one output `out`.
+
+    >>> @module(outputs={"y": Port("int")})
+    ... def add(x: int, *, k: int = 1):
+    ...     return x + k
+    >>> add(k=2).run(x=1)
+    {'y': 3}
+    """
+    def wrap(f: Callable) -> type[Module]:
+        sig = inspect.signature(f)
+        try:
+            hints = typing.get_type_hints(f, include_extras=True)
+        except Exception:
+            hints = {}
+        in_ports: dict[str, Port] = {}
+        optional: set[str] = set()
+        param_names: list[str] = []
+        for p in sig.parameters.values():
+            if p.kind == p.KEYWORD_ONLY:
+                param_names.append(p.name)
+            elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.POSITIONAL_ONLY):
+                in_ports[p.name] = (inputs or {}).get(p.name) or _hint_port(hints.get(p.name))
+                if p.default is not p.empty:
+                    optional.add(p.name)
+        if outputs is None:
+            out_ports = {"out": _hint_port(hints.get("return"))}
+        elif isinstance(outputs, str):
+            out_ports = {outputs: _hint_port(hints.get("return"))}
+        elif isinstance(outputs, Mapping):
+            out_ports = {k: Port.from_spec(v) for k, v in outputs.items()}
+        else:
+            out_ports = {k: Port() for k in outputs}
+        out_names = tuple(out_ports)
+        single = out_names[0] if len(out_names) == 1 else None
+        params_sig = inspect.Signature([sig.parameters[n] for n in param_names])
+
+        def __init__(self, **params):
+            bound = params_sig.bind(**params)
+            bound.apply_defaults()
+            self._params = dict(bound.arguments)
+
+        __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *params_sig.parameters.values()])
+        __init__.__annotations__ = {n: hints[n] for n in param_names if n in hints}
+
+        if single is not None:
+            def run(self, **kw):
+                return {single: f(**kw, **self._params)}
+        else:
+            def run(self, **kw):
+                r = f(**kw, **self._params)
+                return r if isinstance(r, dict) else dict(zip(out_names, r))
+
+        cls = type(f.__name__, (Module,), {
+            "__init__": __init__, "run": run, "inputs": in_ports, "outputs": out_ports,
+            "__doc__": f.__doc__, "__module__": f.__module__, "__qualname__": f.__qualname__,
+            "optional_inputs": classmethod(lambda c, params: set(optional)),
+            "function": staticmethod(f),
+        })
+        if name:
+            from .registry import default_registry
+            default_registry.register(cls, name)
+        return cls
+
+    return wrap(fn) if fn is not None else wrap

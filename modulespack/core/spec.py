@@ -1,0 +1,309 @@
+"""Graph files as plain data: load JSON/YAML, turn references into edges, save back (round trip)."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import GraphError, Problem
+
+GRAPH_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Edge:
+    """An input fed by another node's output, written `node/port`."""
+    node: str
+    port: str
+
+    def __str__(self) -> str:
+        return f"{self.node}/{self.port}"
+
+
+@dataclass(frozen=True)
+class GraphInput:
+    """An input fed by one of the graph's own inputs."""
+    name: str
+
+
+@dataclass(frozen=True)
+class Const:
+    """An input fixed in the graph file."""
+    value: Any
+
+
+@dataclass
+class NodeSpec:
+    name: str
+    module: str
+    params: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)  # port -> Edge | GraphInput | Const
+    line: int | None = None
+    doc: str = ""
+
+    @property
+    def is_graph(self) -> bool:
+        return self.module.endswith(GRAPH_SUFFIXES)
+
+
+@dataclass
+class GraphSpec:
+    """A parsed graph file. Plain data: any engine can rebuild a Session from `to_dict()`."""
+    name: str
+    nodes: list[NodeSpec]
+    inputs: dict[str, Any] = field(default_factory=dict)   # name -> port spec (None = inferred)
+    outputs: dict[str, Edge] = field(default_factory=dict)
+    description: str = ""
+    path: Path | None = None
+    module_paths: list[str] = field(default_factory=list)  # folders of module files, relative to the file
+    format: str = "modulespack"
+
+    def node(self, name: str) -> NodeSpec:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The graph in this project's file format (what `save_graph` writes)."""
+        d: dict[str, Any] = {"name": self.name}
+        if self.description:
+            d["description"] = self.description
+        if self.module_paths:
+            d["module_paths"] = list(self.module_paths)
+        d["inputs"] = {k: v for k, v in self.inputs.items()}
+        nodes = []
+        for n in self.nodes:
+            nd: dict[str, Any] = {"name": n.name, "module": n.module}
+            if n.doc:
+                nd["doc"] = n.doc
+            if n.params:
+                nd["params"] = dict(n.params)
+            if n.inputs:
+                nd["inputs"] = {k: _unparse(v) for k, v in n.inputs.items()}
+            nodes.append(nd)
+        d["nodes"] = nodes
+        d["outputs"] = {k: str(v) for k, v in self.outputs.items()}
+        return d
+
+
+def _unparse(src: Any) -> Any:
+    if isinstance(src, Edge):
+        return str(src)
+    if isinstance(src, GraphInput):
+        return "$" + src.name
+    return {"value": src.value}
+
+
+# Other file formats (the modulespack2 one) register a detector and a converter here, so that
+# core can load them without importing compat/.
+FORMATS: list[tuple[Callable[[Any], bool], Callable[[Any, Path | None], GraphSpec]]] = []
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML silently keeps the last of two equal keys; we report them instead."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping_plain(node, deep)
+
+
+_UniqueKeyLoader.construct_mapping_plain = yaml.SafeLoader.construct_mapping  # type: ignore[attr-defined]
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_graph_data(path: Path) -> tuple[Any, str]:
+    """Parse a graph file's text; syntax errors become a GraphError naming file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise GraphError([Problem(f"cannot read graph file: {e.strerror or e}", file=str(path), kind="file")]) from None
+    try:
+        if path.suffix == ".json":
+            return json.loads(text), text
+        return yaml.load(text, Loader=_UniqueKeyLoader), text
+    except json.JSONDecodeError as e:
+        raise GraphError([Problem(f"invalid JSON: {e.msg} (column {e.colno})", file=str(path), line=e.lineno,
+                                  kind="syntax")]) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        msg = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x) or str(e)
+        raise GraphError([Problem(f"invalid YAML: {msg}", file=str(path), line=mark.line + 1 if mark else None,
+                                  kind="syntax")]) from None
+
+
+def load_graph(source: str | Path | dict, path: Path | None = None) -> GraphSpec:
+    """Load a graph file (JSON or YAML, this project's format or modulespack2's) as a GraphSpec.
+
+    >>> spec = load_graph("examples/graphs/arith.yaml")   # doctest: +SKIP
+    >>> [n.name for n in spec.nodes]                        # doctest: +SKIP
+    """
+    text = None
+    if isinstance(source, dict):
+        data = source
+    else:
+        path = Path(source)
+        if path.suffix not in GRAPH_SUFFIXES:
+            raise GraphError([Problem(f"a graph file ends in {', '.join(GRAPH_SUFFIXES)}", file=str(path), kind="file")])
+        data, text = read_graph_data(path)
+    for detect, convert in FORMATS:
+        if detect(data):
+            spec = convert(data, path)
+            break
+    else:
+        spec = parse_graph(data, path)
+    if text is not None:
+        _attach_lines(spec, text)
+    return spec
+
+
+def parse_graph(data: Any, path: Path | None = None) -> GraphSpec:
+    """Turn the parsed file into a GraphSpec, collecting every structural problem."""
+    file = str(path) if path else None
+    if not isinstance(data, dict):
+        raise GraphError([Problem("a graph file holds a mapping with 'nodes' (and 'inputs', 'outputs')",
+                                  file=file, kind="syntax")])
+    problems: list[Problem] = []
+    known = {"name", "description", "inputs", "outputs", "nodes", "module_paths", "version"}
+    for k in data:
+        if k not in known:
+            problems.append(Problem(f"unknown top-level key '{k}' (expected {', '.join(sorted(known))})",
+                                    file=file, kind="syntax"))
+    raw_inputs = data.get("inputs") or {}
+    if isinstance(raw_inputs, list):
+        raw_inputs = {k: None for k in raw_inputs}
+    if not isinstance(raw_inputs, dict):
+        problems.append(Problem("'inputs' must be a mapping of name -> port or a list of names", file=file, kind="syntax"))
+        raw_inputs = {}
+    inputs = {str(k): v for k, v in raw_inputs.items()}
+    raw_nodes = data.get("nodes")
+    if raw_nodes is None:
+        problems.append(Problem("the graph has no 'nodes'", file=file, kind="syntax"))
+        raw_nodes = []
+    if isinstance(raw_nodes, dict):  # also accept a mapping name -> node
+        raw_nodes = [{"name": k, **(v or {})} for k, v in raw_nodes.items()]
+    nodes: list[NodeSpec] = []
+    for i, nd in enumerate(raw_nodes):
+        if not isinstance(nd, dict) or not isinstance(nd.get("name"), str) or not nd.get("name"):
+            problems.append(Problem(f"node #{i + 1} needs a 'name' string", file=file, kind="syntax"))
+            continue
+        name = nd["name"]
+        for k in nd:
+            if k not in ("name", "module", "graph", "params", "inputs", "doc"):
+                problems.append(Problem(f"unknown node key '{k}' (expected module, graph, params, inputs, doc)",
+                                        file=file, node=name, kind="syntax"))
+        if "/" in name or name.startswith("$"):
+            problems.append(Problem("a node name may not contain '/' or start with '$'", file=file, node=name,
+                                    kind="syntax"))
+        mod = nd.get("graph") or nd.get("module")
+        if not isinstance(mod, str) or not mod:
+            problems.append(Problem("node needs 'module' (a module name) or 'graph' (a graph file)", file=file,
+                                    node=name, kind="syntax"))
+            mod = ""
+        params = nd.get("params") or {}
+        if not isinstance(params, dict):
+            problems.append(Problem("'params' must be a mapping", file=file, node=name, kind="syntax"))
+            params = {}
+        ins = nd.get("inputs") or {}
+        if not isinstance(ins, dict):
+            problems.append(Problem("'inputs' must be a mapping port -> source", file=file, node=name, kind="syntax"))
+            ins = {}
+        parsed = {}
+        for port, src in ins.items():
+            ref, err = parse_source(src, inputs)
+            if err:
+                problems.append(Problem(err, file=file, node=name, port=str(port), kind="reference"))
+            elif ref is not None:
+                parsed[str(port)] = ref
+        nodes.append(NodeSpec(name, mod, dict(params), parsed, doc=str(nd.get("doc") or "")))
+    outputs: dict[str, Edge] = {}
+    raw_out = data.get("outputs") or {}
+    if isinstance(raw_out, list):
+        raw_out = {str(r).split("/", 1)[-1] if isinstance(r, str) else r: r for r in raw_out}
+    if not isinstance(raw_out, dict):
+        problems.append(Problem("'outputs' must map output names to node/port", file=file, kind="syntax"))
+        raw_out = {}
+    for oname, ref in raw_out.items():
+        if not isinstance(ref, str) or "/" not in ref:
+            problems.append(Problem(f"graph output '{oname}' must be 'node/port', not {ref!r}", file=file,
+                                    kind="reference"))
+            continue
+        n, _, p = ref.partition("/")
+        outputs[str(oname)] = Edge(n, p)
+    mpaths = data.get("module_paths") or []
+    if isinstance(mpaths, str):
+        mpaths = [mpaths]
+    if problems:
+        raise GraphError(problems)
+    name = data.get("name") or (path.stem if path else "graph")
+    return GraphSpec(str(name), nodes, inputs, outputs, str(data.get("description") or ""), path,
+                     [str(p) for p in mpaths])
+
+
+def parse_source(src: Any, graph_inputs: dict[str, Any]) -> tuple[Any, str | None]:
+    """(reference, error) for what a node input is set to in a file.
+
+    `node/port` is an edge, `$name` or a bare graph-input name is a graph input, `{value: x}`
+    (or modulespack2's one-key `{port: x}`) and non-string values are constants.
+    """
+    if isinstance(src, str):
+        if src.startswith("$"):
+            if src[1:] not in graph_inputs:
+                return None, f"'{src}' names no graph input (graph inputs: {', '.join(graph_inputs) or 'none'})"
+            return GraphInput(src[1:]), None
+        if "/" in src:
+            node, _, port = src.partition("/")
+            if not node or not port:
+                return None, f"'{src}' is not node/port"
+            return Edge(node, port), None
+        if src in graph_inputs:
+            return GraphInput(src), None
+        return None, (f"'{src}' is neither a graph input nor node/port; write {{value: {src!r}}} "
+                      "for a string constant")
+    if isinstance(src, dict):
+        if len(src) == 1:
+            return Const(next(iter(src.values()))), None
+        return None, f"a constant is written {{value: ...}}, not {src!r}"
+    if src is None:
+        return None, None
+    return Const(src), None
+
+
+def _attach_lines(spec: GraphSpec, text: str) -> None:
+    """Best-effort line numbers for nodes so problems point into the file."""
+    for n in spec.nodes:
+        m = re.search(r'(^|[\s{,-])"?name"?\s*:\s*["\']?' + re.escape(n.name) + r'["\']?\s*(,|$|\n|})',
+                      text, re.M)
+        if m is None:
+            m = re.search(r'^\s*' + re.escape(n.name) + r'\s*:', text, re.M)
+        if m:
+            n.line = text.count("\n", 0, m.start() + len(m.group(1))) + 1
+
+
+def save_graph(spec: GraphSpec, path: str | Path) -> Path:
+    """Write a graph in this project's format; `.json` gives JSON, anything else YAML."""
+    path = Path(path)
+    data = spec.to_dict()
+    if path.suffix == ".json":
+        text = json.dumps(data, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
