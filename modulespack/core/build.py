@@ -54,9 +54,8 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
     reg = base.child([spec.base_dir / p for p in spec.module_paths])
     problems: list[Problem] = []
 
-    def problem(msg, node=None, port=None, kind="invalid"):
-        line = None
-        if node is not None:
+    def problem(msg, node=None, port=None, kind="invalid", line=None):
+        if node is not None and line is None:
             try:
                 line = spec.node(node).line
             except KeyError:
@@ -70,7 +69,7 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
     nodes: dict[str, BuiltNode] = {}
     for ns in spec.nodes:
         if ns.name in seen:
-            problem("duplicate node name", ns.name, kind="duplicate")
+            problem("duplicate node name", ns.name, kind="duplicate", line=ns.line)
             continue
         seen.add(ns.name)
         sub = None
@@ -174,7 +173,7 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
     try:
         order = list(graphlib.TopologicalSorter(deps).static_order())
     except graphlib.CycleError as e:
-        cycle = list(reversed(e.args[1]))
+        cycle = list(e.args[1])
         problem(f"cycle: {' -> '.join(cycle)}", cycle[0], kind="cycle")
 
     if problems:

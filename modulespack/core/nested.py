@@ -20,6 +20,10 @@ class GraphModule(Module):
     def run(self, **inputs: Any) -> dict[str, Any]:
         return self.session.run(inputs).outputs
 
+    def run_fetch(self, _fetches: tuple[str, ...], **inputs: Any) -> dict[str, Any]:
+        """Run only what the outer graph uses of this graph's outputs."""
+        return self.session.run(inputs, _fetches).outputs
+
     def close(self) -> None:
         self.session.close()
 

@@ -6,6 +6,7 @@ or copying of shared tables (modulespack2 deep-copied its tables per request).
 from __future__ import annotations
 
 import inspect
+from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -129,7 +130,8 @@ def compile_plan(session: "Session", fetches: Any, feeds: dict[str, Any]) -> Pla
         node = g.nodes[n]
         outs = tuple((p, slots[("node", n, p)]) for p in node.outputs if ("node", n, p) in slots)
         checker = output_checker(n, node.cls, node.outputs) if node.cls.check_outputs else None
-        fn = session.modules[n].run
+        inst = session.modules[n]
+        fn = partial(inst.run_fetch, tuple(p for p, _ in outs)) if isinstance(inst, GraphModule) else inst.run
         steps.append((n, *call_spec(fn, args_of[i]), outs, checker, tuple(sorted(succs[i]))))
 
     plan = Plan()

@@ -1,6 +1,7 @@
 """Finding module classes: registered short names, folders of .py files, entry points, dotted paths."""
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -98,8 +99,12 @@ class Registry:
             looked += [f"folder {p}" for p in reg.paths]
             reg = reg.parent
         looked.append(f"entry points '{ENTRY_POINT_GROUP}'")
-        close = [n for n in self.available() if n.lower() == ref.lower() or ref.lower() in n.lower()]
-        hint = f"; did you mean {', '.join(sorted(close)[:3])}?" if close else ""
+        try:
+            names = list(self.available())
+        except LookupError:
+            names = []
+        close = difflib.get_close_matches(ref, names, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
         return f"unknown module '{ref}' (looked in {', '.join(looked)} and dotted paths){hint}"
 
     def available(self) -> dict[str, type[Module] | str]:

@@ -196,7 +196,10 @@ def parse_graph(data: Any, path: Path | None = None) -> GraphSpec:
         problems.append(Problem("the graph has no 'nodes'", file=file, kind="syntax"))
         raw_nodes = []
     if isinstance(raw_nodes, dict):  # also accept a mapping name -> node
-        raw_nodes = [{"name": k, **(v or {})} for k, v in raw_nodes.items()]
+        raw_nodes = [{"name": k, **(v if isinstance(v, dict) else {})} for k, v in raw_nodes.items()]
+    if not isinstance(raw_nodes, list):
+        problems.append(Problem("'nodes' must be a list of nodes", file=file, kind="syntax"))
+        raw_nodes = []
     nodes: list[NodeSpec] = []
     for i, nd in enumerate(raw_nodes):
         if not isinstance(nd, dict) or not isinstance(nd.get("name"), str) or not nd.get("name"):
@@ -285,13 +288,16 @@ def parse_source(src: Any, graph_inputs: dict[str, Any]) -> tuple[Any, str | Non
 
 
 def _attach_lines(spec: GraphSpec, text: str) -> None:
-    """Best-effort line numbers for nodes so problems point into the file."""
+    """Best-effort line numbers for nodes so problems point into the file (the n-th node of a name
+    gets the n-th place that name is defined)."""
+    used: dict[str, int] = {}
     for n in spec.nodes:
-        m = re.search(r'(^|[\s{,-])"?name"?\s*:\s*["\']?' + re.escape(n.name) + r'["\']?\s*(,|$|\n|})',
-                      text, re.M)
-        if m is None:
-            m = re.search(r'^\s*' + re.escape(n.name) + r'\s*:', text, re.M)
-        if m:
+        k = used.get(n.name, 0)
+        used[n.name] = k + 1
+        pat = r'(^|[\s{,-])"?name"?\s*:\s*["\']?' + re.escape(n.name) + r'["\']?\s*(?=,|$|})'
+        hits = list(re.finditer(pat, text, re.M)) or list(re.finditer(r'^\s*()' + re.escape(n.name) + r'\s*:', text, re.M))
+        if k < len(hits):
+            m = hits[k]
             n.line = text.count("\n", 0, m.start() + len(m.group(1))) + 1
 
 

@@ -1,0 +1,193 @@
+"""The Session: fetch subsets, concurrency, parallel branches, errors and run-time checks."""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+import numpy as np
+import pytest
+
+import modulespack as mp
+
+
+@pytest.fixture
+def chain(write):
+    return write("chain.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: int}
+        nodes:
+          - {name: a, module: Inc, inputs: {x: $x}}
+          - {name: b, module: Inc, inputs: {x: a/y}}
+          - {name: c, module: AddK, params: {bias: 10}, inputs: {x: b/y, k: a/y}}
+          - {name: side, module: Inc, inputs: {x: $x}}
+        outputs: {out: c/y, side: side/y}
+        """)
+
+
+def test_run_returns_outputs_and_timings(chain):
+    with mp.Session(chain) as s:
+        r = s.run({"x": 1})
+    # a=2, b=3, c = 3 + 2 + 10
+    assert r.outputs == {"out": 15, "side": 2}
+    assert set(r.timings) == {"a", "b", "c", "side"}
+    assert all(t >= 0 for t in r.timings.values()) and r.seconds >= max(r.timings.values())
+
+
+def test_only_the_nodes_a_fetch_needs_run(chain):
+    s = mp.Session(chain)
+    r = s.run({"x": 5}, fetches=["b/y"])
+    assert r.outputs == {"b/y": 7} and set(r.timings) == {"a", "b"}
+    r = s.run({"x": 5}, fetches="side")
+    assert r.outputs == {"side": 6} and set(r.timings) == {"side"}
+
+
+def test_feed_errors_name_the_input(chain):
+    s = mp.Session(chain)
+    with pytest.raises(mp.FeedError, match="missing graph input.*'x'"):
+        s.run({})
+    with pytest.raises(mp.FeedError, match="unknown graph input.*'y'"):
+        s.run({"x": 1, "y": 2})
+    with pytest.raises(mp.FeedError, match="graph input 'x': expected int, got str") as ei:
+        s.run({"x": "one"})
+    assert ei.value.port == "x"
+    with pytest.raises(mp.FeedError, match="cannot fetch 'nope/y'"):
+        s.run({"x": 1}, fetches=["nope/y"])
+    with pytest.raises(mp.FeedError, match="node 'a' has outputs y"):
+        s.run({"x": 1}, fetches=["a/q"])
+
+
+def test_many_threads_one_session_each_gets_its_own_answer(chain):
+    s = mp.Session(chain, parallel=True)
+    errors, results = [], {}
+    barrier = threading.Barrier(16)
+
+    def worker(k: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(200):
+                x = k * 1000 + i
+                r = s.run({"x": x})
+                results[(k, i)] = (x, r.outputs["out"], r.outputs["side"])
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert len(results) == 16 * 200
+    for x, out, side in results.values():
+        assert out == (x + 2) + (x + 1) + 10 and side == x + 1
+
+
+def test_independent_branches_run_concurrently(write, lib):
+    p = write("fan.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: s1, module: Sleep, params: {seconds: 0.2}, inputs: {x: $x}}
+          - {name: s2, module: Sleep, params: {seconds: 0.2}, inputs: {x: $x}}
+        outputs: {a: s1/y, b: s2/y}
+        """)
+    s = mp.Session(p, parallel="auto", max_workers=4)
+    cls = type(s.modules["s1"])
+    cls.peak = 0
+    t = time.perf_counter()
+    r = s.run({"x": "v"})
+    wall = time.perf_counter() - t
+    assert r.outputs == {"a": "v", "b": "v"}
+    assert cls.peak == 2 and wall < 0.35, (cls.peak, wall)
+    s_seq = mp.Session(p, parallel=False)
+    cls.peak = 0
+    s_seq.run({"x": "v"})
+    assert cls.peak == 1
+
+
+def test_auto_mode_runs_cheap_nodes_inline_after_learning(chain):
+    s = mp.Session(chain, parallel="auto")
+    s.run({"x": 1})          # first run: costs unknown, judged heavy
+    assert set(s.cost) == {"a", "b", "c", "side"} and max(s.cost.values()) < 1e-3
+    main = threading.get_ident()
+    seen = []
+    orig = s.modules["side"].run
+    s.modules["side"].run = lambda x: (seen.append(threading.get_ident()), orig(x))[1]
+    s._plans.clear()         # plans hold bound methods; rebuild with the spy
+    s.cost = {n: 0.0 for n in s.cost}
+    s.run({"x": 1})
+    assert seen == [main]
+
+
+def test_module_exception_names_node_and_keeps_traceback(write):
+    p = write("boom.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: first, module: Sleep, params: {seconds: 0}, inputs: {x: $x}}
+          - {name: kaboom, module: Boom, inputs: {x: first/y}}
+        """)
+    for parallel in (False, True):
+        s = mp.Session(p, parallel=parallel)
+        with pytest.raises(mp.NodeError) as ei:
+            s.run({"x": 7})
+        e = ei.value
+        assert e.node == "kaboom" and e.module == "Boom"
+        assert isinstance(e.cause, ZeroDivisionError)
+        assert "node 'kaboom' (Boom): ZeroDivisionError: cannot handle 7" in str(e)
+        assert "helper_that_fails" in e.traceback  # the module's own frames survive
+        assert "helper_that_fails" in "".join(traceback.format_exception(e))
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("dtype", "output 'y': expected dtype float32, got float64 array"),
+    ("rank", "output 'y': expected rank 1"),
+    ("extra", "undeclared output(s) ['z']"),
+    ("missing", "no value for declared output(s) ['y']"),
+    ("list", "must return a dict"),
+])
+def test_runtime_output_check(write, kind, message):
+    p = write("liar.yaml", f"""
+        module_paths: ["{{lib}}"]
+        inputs: {{x: any}}
+        nodes:
+          - {{name: liar, module: Liar, params: {{kind: {kind}}}, inputs: {{x: $x}}}}
+        """)
+    with pytest.raises(mp.NodeError) as ei:
+        mp.Session(p).run({"x": 1})
+    assert ei.value.node == "liar" and message in str(ei.value)
+
+
+def test_runtime_check_can_be_switched_off(write):
+    p = write("liar.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: liar, module: Liar, params: {kind: dtype}, inputs: {x: $x}}
+        """)
+    r = mp.Session(p, check=False).run({"x": 1})
+    assert r.outputs["liar/y"].dtype == np.float64
+    # a missing output is an error even unchecked: it cannot be delivered
+    p2 = write("liar2.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: liar, module: Liar, params: {kind: missing}, inputs: {x: $x}}
+        """)
+    with pytest.raises(mp.NodeError, match="liar"):
+        mp.Session(p2, check=False).run({"x": 1})
+
+
+def test_graph_without_outputs_fetches_everything_and_defaults(write):
+    p = write("g.yaml", """
+        module_paths: ["{lib}"]
+        inputs:
+          x: {dtype: int, default: 41}
+        nodes:
+          - {name: a, module: Inc, inputs: {x: $x}}
+          - {name: k, module: AddK, inputs: {x: a/y}}
+        """)
+    s = mp.Session(p)
+    assert s.run().outputs == {"a/y": 42, "k/y": 42}
+    assert s.run({"x": 0}).outputs == {"a/y": 1, "k/y": 1}
