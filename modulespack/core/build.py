@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GraphError, Problem
-from .module import Module
+from .module import Module, init_defaults
 from .ports import Port, edge_problem, value_checker
 from .registry import Registry, default_registry
 from .spec import Const, Edge, GraphInput, GraphSpec, load_graph
@@ -188,13 +188,4 @@ def _kind(why: str) -> str:
 
 def _param_values(cls: type[Module], params: dict[str, Any]) -> dict[str, Any]:
     """Parameters with `__init__` defaults filled in: they fix named sizes such as n_mels."""
-    import inspect
-    values: dict[str, Any] = {}
-    try:
-        for name, p in inspect.signature(cls.__init__).parameters.items():
-            if p.default is not p.empty:
-                values[name] = p.default
-    except (TypeError, ValueError):
-        pass
-    values.update(params)
-    return values
+    return {**init_defaults(cls), **params}

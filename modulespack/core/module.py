@@ -1,6 +1,7 @@
 """The module contract: a class with typed ports, parameters in `__init__`, and `run(**inputs) -> dict`."""
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from typing import Any, Callable, ClassVar, Mapping
@@ -46,11 +47,7 @@ class Module:
     @classmethod
     def optional_inputs(cls, params: Mapping[str, Any]) -> set[str]:
         """Inputs that may stay unconnected: those whose `run` parameter has a default."""
-        try:
-            sig = inspect.signature(cls.run)
-        except (TypeError, ValueError):
-            return set()
-        return {n for n, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+        return set(_defaults(cls.run))
 
     @classmethod
     def describe(cls) -> str:
@@ -63,8 +60,27 @@ class Module:
         return check_params(cls.__init__, params, skip_first=True)
 
 
+@functools.lru_cache(maxsize=4096)
+def _defaults(fn: Callable) -> dict[str, Any]:
+    # inspect.signature costs tens of microseconds; graphs use the same class many times
+    if fn is object.__init__:
+        return {}
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return {}
+    return {n: p.default for n, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+
+
+def init_defaults(cls: type) -> dict[str, Any]:
+    """Default values of a class's `__init__` parameters."""
+    return _defaults(cls.__init__)
+
+
 def check_params(fn: Callable, params: Mapping[str, Any], skip_first: bool = False) -> list[tuple[str, str]]:
     """Check `params` against a callable's signature and simple type hints without calling it."""
+    if not params and not any(True for _ in _required(fn, skip_first)):
+        return []
     if fn is object.__init__:
         return [(k, "unknown parameter (the module takes no parameters)") for k in params]
     try:
@@ -91,6 +107,18 @@ def check_params(fn: Callable, params: Mapping[str, Any], skip_first: bool = Fal
         if p.default is p.empty and name not in params:
             out.append((name, "required parameter missing"))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _required(fn: Callable, skip_first: bool) -> tuple[str, ...]:
+    if fn is object.__init__:
+        return ()
+    try:
+        plist = list(inspect.signature(fn).parameters.values())[1 if skip_first else 0:]
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in plist if p.default is p.empty
+                 and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 def _value_fits(v: Any, hint: Any) -> bool:

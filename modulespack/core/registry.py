@@ -8,7 +8,6 @@ import importlib.util
 import inspect
 import sys
 import threading
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -170,6 +169,12 @@ def _load_folder(folder: Path) -> dict[str, type[Module]]:
         except ValueError:
             pass
     return found
+
+
+def entry_points(**kw):
+    # importlib.metadata costs ~35 ms to import; only graphs that name an unknown module pay it
+    from importlib.metadata import entry_points as eps
+    return eps(**kw)
 
 
 def _entry_point(ref: str) -> type[Module] | None:
