@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 from .module import Module
 
 ENTRY_POINT_GROUP = "modulespack.modules"
+BROKEN = "<files that failed to import>"  # key in a folder's table; never a valid module name
 
 #: Functions turning a foreign class (e.g. a modulespack2 module) into a Module class, or None.
 #: compat/ adds its adapter here so that core does not need to know the old API.
@@ -98,13 +99,20 @@ class Registry:
             looked += [f"folder {p}" for p in reg.paths]
             reg = reg.parent
         looked.append(f"entry points '{ENTRY_POINT_GROUP}'")
+        broken = {}
+        reg = self
+        while reg is not None:
+            for p in reg.paths:
+                broken.update({str(p / f): err for f, err in reg._folder(p).get(BROKEN, {}).items()})
+            reg = reg.parent
         try:
             names = list(self.available())
         except LookupError:
             names = []
         close = difflib.get_close_matches(ref, names, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        return f"unknown module '{ref}' (looked in {', '.join(looked)} and dotted paths){hint}"
+        bad = "".join(f"; cannot import module file {f}: {err}" for f, err in broken.items())
+        return f"unknown module '{ref}' (looked in {', '.join(looked)} and dotted paths){hint}{bad}"
 
     def available(self) -> dict[str, type[Module] | str]:
         """Every name this registry can resolve without a dotted path (entry points not loaded)."""
@@ -115,7 +123,7 @@ class Registry:
             for ep in entry_points(group=ENTRY_POINT_GROUP):
                 out.setdefault(ep.name, ep.value)
         for folder in self.paths:
-            out.update(self._folder(folder))
+            out.update({k: v for k, v in self._folder(folder).items() if k != BROKEN})
         out.update(self._names)
         return out
 
@@ -135,7 +143,8 @@ def _load_folder(folder: Path) -> dict[str, type[Module]]:
     """
     if not folder.is_dir():
         raise LookupError(f"module folder {folder} does not exist")
-    found: dict[str, type[Module]] = {}
+    found: dict[str, Any] = {}
+    broken: dict[str, str] = {}
     tag = hashlib.sha1(str(folder).encode()).hexdigest()[:10]
     sys.path.insert(0, str(folder))
     try:
@@ -152,8 +161,11 @@ def _load_folder(folder: Path) -> dict[str, type[Module]]:
                 try:
                     spec.loader.exec_module(mod)
                 except Exception as e:
+                    # one broken file must not hide the rest of the folder; its error is shown
+                    # when a name is not found
                     del sys.modules[modname]
-                    raise LookupError(f"cannot import module file {path}: {type(e).__name__}: {e}") from e
+                    broken[path.name] = f"{type(e).__name__}: {e}"
+                    continue
             classes = {}
             for attr, obj in vars(mod).items():
                 if inspect.isclass(obj) and getattr(obj, "__module__", None) == modname:
@@ -168,6 +180,8 @@ def _load_folder(folder: Path) -> dict[str, type[Module]]:
             sys.path.remove(str(folder))
         except ValueError:
             pass
+    if broken:
+        found[BROKEN] = broken
     return found
 
 

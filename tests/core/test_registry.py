@@ -55,12 +55,16 @@ def test_folder_lookup_by_class_and_file_name_without_lasting_syspath(tmp_path):
     assert "Triple" in reg.available()
 
 
-def test_broken_module_file_is_a_clear_error(tmp_path):
+def test_broken_module_file_is_a_clear_error_and_hides_nothing_else(tmp_path):
     d = tmp_path / "mods"
     d.mkdir()
     (d / "broken.py").write_text("import not_a_real_package_xyz\n")
-    with pytest.raises(LookupError, match="broken.py.*not_a_real_package_xyz"):
-        Registry(paths=[d]).resolve("Anything")
+    (d / "good.py").write_text("from modulespack import Module\nclass Good(Module):\n    pass\n")
+    reg = Registry(paths=[d])
+    with pytest.raises(LookupError, match="broken.py: ModuleNotFoundError.*not_a_real_package_xyz"):
+        reg.resolve("Anything")
+    assert reg.resolve("Good").__name__ == "Good"
+    assert "<files that failed to import>" not in reg.available()
 
 
 def test_entry_point_modules(tmp_path, monkeypatch):
