@@ -1,0 +1,22 @@
+"""What every subcommand shares: exit statuses, the help layout and error printing."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable
+
+#: a subcommand's parser hook: add_parser(subparsers) adds its parser and sets `func`
+AddParser = Callable[[Any], argparse.ArgumentParser]
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the hand-wrapped epilogs as written and lines up option help a little further right."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+
+def err(msg: str) -> None:
+    print(msg, file=sys.stderr)

@@ -1,0 +1,138 @@
+"""`modulespack run`: run a graph once on inputs given on the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Formatter, err
+from .outputs import WAV_SUBTYPES, describe, summarise, write_outputs, written_text
+from .values import InputError, parse_inputs
+
+EPILOG = """\
+VALUE of --input NAME=VALUE:
+  a JSON literal        a=1.5   names='["x", "y"]'   (for a str input the text is taken as is)
+  plain text            text=hello   (anything that is not JSON)
+  @file.wav             float32 samples in [-1, 1] (16/32-bit PCM or float WAV)
+  @file.f32, @file.raw  raw little-endian float32, 1-D; @file.f32:DIM for a [frames, DIM] matrix
+  @file.npy  @file.txt  @file.json   a numpy array, the text, the parsed JSON
+  @other.file           the file's bytes
+  @@text                the literal text '@text'
+Numbers and lists are converted to the input's declared dtype (float, float32 array, ...).
+
+With -o OUTDIR, 1-D float arrays whose output name contains "wav" or "audio" are written as WAV
+(at the rate of a fetched output named sr or sample_rate, else --sr), other numeric arrays as
+raw little-endian float32 .f32 (the shape is printed; non-numeric arrays as .npy), text as .txt,
+bytes as .bin. Files are written atomically (temporary file, then rename).
+
+Exit status: 0 success, 1 invalid graph or a module failed, 2 bad --input/--fetch.
+
+examples:
+  modulespack run examples/graphs/arith.yaml --input a=1 --input b=2
+  modulespack run examples/graphs/arith.yaml -i a=1 -i b=2 --fetch sum/y --fetch double/y --timings
+  modulespack run denoise.yaml --input wav=@noisy.wav -o out/ --sr 16000
+  modulespack run mfcc.yaml --input wav=@a.wav --fetch mfcc/feats -o feats/ --json
+"""
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="run a graph once on inputs given on the command line",
+                       description="Build a graph, run it once on the given inputs and print (or write) "
+                                   "the fetched outputs.",
+                       epilog=EPILOG, formatter_class=Formatter)
+    p.add_argument("file", metavar="FILE", help="graph file")
+    p.add_argument("-i", "--input", action="append", metavar="NAME=VALUE",
+                   help="a graph input (repeat for each input); see VALUE below")
+    p.add_argument("-f", "--fetch", action="append", metavar="NODE/PORT",
+                   help="what to compute: a graph output name or node/port (repeatable; "
+                        "default: every graph output)")
+    p.add_argument("-o", "--output-dir", metavar="OUTDIR", help="write array, text and audio outputs here")
+    p.add_argument("--sr", type=int, default=16000, metavar="HZ",
+                   help="sample rate for WAV outputs when no 'sr'/'sample_rate' output is fetched (default 16000)")
+    p.add_argument("--wav-format", choices=sorted(WAV_SUBTYPES), default="float",
+                   help="sample format of written WAV files (default float: 32-bit float, lossless)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip run-time checks of inputs and module outputs against their ports")
+    p.add_argument("--timings", action="store_true", help="print each node's run time in ms")
+    p.add_argument("--json", action="store_true", help="print one JSON object (outputs, timings, files)")
+    p.add_argument("--traceback", action="store_true", help="when a module fails, print its original traceback")
+    p.set_defaults(func=cmd_run)
+    return p
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .. import FeedError, GraphError, NodeError, Session, build_graph
+
+    try:
+        graph = build_graph(args.file)
+    except GraphError as e:
+        for p in e.problems:
+            err(str(p))
+        return EXIT_FAIL
+    try:
+        feeds = parse_inputs(args.input or [], graph)
+    except InputError as e:
+        err(f"error: {e}")
+        return EXIT_USAGE
+    try:
+        sess = Session(graph, check=not args.no_check)
+    except GraphError as e:
+        for p in e.problems:
+            err(str(p))
+        return EXIT_FAIL
+    try:
+        try:
+            result = sess.run(feeds, args.fetch or None)
+        except FeedError as e:
+            err(f"error: {e}")
+            return EXIT_USAGE
+        except NodeError as e:
+            err(f"error: {e}")
+            if args.traceback and e.traceback:
+                err(e.traceback.rstrip("\n"))
+            elif e.traceback:
+                err("(run again with --traceback to see the module's traceback)")
+            return EXIT_FAIL
+    finally:
+        sess.close()
+
+    written: dict[str, dict] = {}
+    if args.output_dir:
+        try:
+            written = write_outputs(result.outputs, Path(args.output_dir), args.sr, args.wav_format)
+        except (OSError, ValueError, TypeError) as e:
+            err(f"error: cannot write outputs to {args.output_dir}: {e}")
+            return EXIT_FAIL
+
+    if args.json:
+        doc: dict[str, Any] = {"outputs": {k: summarise(v) for k, v in result.outputs.items()},
+                               "seconds": result.seconds}
+        if args.timings:
+            doc["timings_ms"] = {k: v * 1e3 for k, v in result.timings.items()}
+        if written:
+            doc["files"] = written
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+
+    _print_result(result, args.timings)
+    for info in written.values():
+        print(f"wrote {written_text(info)}")
+    return EXIT_OK
+
+
+def _print_result(result: Any, timings: bool) -> None:
+    width = max((len(k) for k in result.outputs), default=0)
+    for k, v in result.outputs.items():
+        text = describe(v)
+        if "\n" in text:  # multi-line text reads better as an indented block under its name
+            print(f"{k}:")
+            print("  " + text.replace("\n", "\n  "))
+        else:
+            print(f"{k.ljust(width)}  {text}")
+    if timings:
+        print("timings:")
+        tw = max((len(k) for k in (*result.timings, "total")), default=0)
+        for k, v in result.timings.items():
+            print(f"  {k.ljust(tw)}  {v * 1e3:9.3f} ms")
+        print(f"  {'total'.ljust(tw)}  {result.seconds * 1e3:9.3f} ms")
