@@ -59,7 +59,10 @@ class Registry:
         mcls = as_module_class(cls)
         if mcls is None:
             raise TypeError(f"{cls!r} is not a Module class")
-        self._names[name or cls.__name__] = mcls
+        name = name or getattr(cls, "__name__", None)
+        if not name:
+            raise TypeError(f"register({cls!r}) needs a name")
+        self._names[name] = mcls
         return cls
 
     def child(self, paths: Iterable[str | Path] = ()) -> "Registry":
@@ -146,43 +149,55 @@ def _load_folder(folder: Path) -> dict[str, type[Module]]:
     found: dict[str, Any] = {}
     broken: dict[str, str] = {}
     tag = hashlib.sha1(str(folder).encode()).hexdigest()[:10]
-    sys.path.insert(0, str(folder))
-    try:
-        for path in sorted(folder.glob("*.py")):
-            if path.name.startswith("_"):
-                continue
-            modname = f"_modulespack_lib_{tag}_{path.stem}"
-            mod = sys.modules.get(modname)
-            if mod is None:
-                spec = importlib.util.spec_from_file_location(modname, path)
-                assert spec and spec.loader
-                mod = importlib.util.module_from_spec(spec)
-                sys.modules[modname] = mod  # dataclasses and pickling look classes up here
-                try:
-                    spec.loader.exec_module(mod)
-                except Exception as e:
-                    # one broken file must not hide the rest of the folder; its error is shown
-                    # when a name is not found
-                    del sys.modules[modname]
-                    broken[path.name] = f"{type(e).__name__}: {e}"
-                    continue
-            classes = {}
-            for attr, obj in vars(mod).items():
-                if inspect.isclass(obj) and getattr(obj, "__module__", None) == modname:
-                    cls = as_module_class(obj)
-                    if cls is not None:
-                        classes[attr] = cls
-            found.update(classes)
-            if len(classes) == 1:
-                found.setdefault(path.stem, next(iter(classes.values())))
-    finally:
+    with _FOLDER_LOCK:  # sys.path is process-wide: one folder at a time
+        before = set(sys.modules)
+        sys.path.insert(0, str(folder))
         try:
-            sys.path.remove(str(folder))
-        except ValueError:
-            pass
+            _exec_folder(folder, tag, found, broken)
+        finally:
+            try:
+                sys.path.remove(str(folder))
+            except ValueError:
+                pass
+            # siblings imported by bare name (helper_lib) would otherwise shadow another folder's
+            # file of the same name; the modules that imported them keep their references
+            for name in set(sys.modules) - before:
+                f = getattr(sys.modules[name], "__file__", None) or ""
+                if not name.startswith("_modulespack_lib_") and Path(f).resolve().parent == folder:
+                    del sys.modules[name]
     if broken:
         found[BROKEN] = broken
     return found
+
+
+def _exec_folder(folder: Path, tag: str, found: dict[str, Any], broken: dict[str, str]) -> None:
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        modname = f"_modulespack_lib_{tag}_{path.stem}"
+        mod = sys.modules.get(modname)
+        if mod is None:
+            spec = importlib.util.spec_from_file_location(modname, path)
+            assert spec and spec.loader
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[modname] = mod  # dataclasses and pickling look classes up here
+            try:
+                spec.loader.exec_module(mod)
+            except Exception as e:
+                # one broken file must not hide the rest of the folder; its error is shown
+                # when a name is not found
+                del sys.modules[modname]
+                broken[path.name] = f"{type(e).__name__}: {e}"
+                continue
+        classes = {}
+        for attr, obj in vars(mod).items():
+            if inspect.isclass(obj) and getattr(obj, "__module__", None) == modname:
+                cls = as_module_class(obj)
+                if cls is not None:
+                    classes[attr] = cls
+        found.update(classes)
+        if len(classes) == 1:
+            found.setdefault(path.stem, next(iter(classes.values())))
 
 
 def entry_points(**kw):
@@ -223,5 +238,6 @@ def _dotted(ref: str) -> type[Module] | None:
     return cls
 
 
+_FOLDER_LOCK = threading.RLock()  # re-entrant: a module file may itself load a graph
 default_registry = Registry()
 register = default_registry.register

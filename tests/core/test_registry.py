@@ -91,3 +91,21 @@ def test_entry_point_modules(tmp_path, monkeypatch):
         {"inputs": {"t": "str"}, "nodes": [{"name": "s", "module": "shout", "inputs": {"t": "$t"} and {"text": "$t"}}]}),
         registry=reg)
     assert mp.Session(g).run({"t": "abc"}).outputs == {"s/text": "ABC"}
+
+
+def test_sibling_helpers_of_two_folders_do_not_shadow_each_other(tmp_path):
+    for tag in ("a", "b"):
+        d = tmp_path / tag
+        d.mkdir()
+        (d / "helper_lib.py").write_text(f"VALUE = {tag!r}\n")
+        (d / "mod.py").write_text(textwrap.dedent("""
+            from helper_lib import VALUE
+            from modulespack import Module, Port
+            class Which(Module):
+                outputs = {"v": Port("str")}
+                def run(self):
+                    return {"v": VALUE}
+            """))
+    assert Registry(paths=[tmp_path / "a"]).resolve("Which")().run() == {"v": "a"}
+    assert Registry(paths=[tmp_path / "b"]).resolve("Which")().run() == {"v": "b"}
+    assert "helper_lib" not in sys.modules
