@@ -5,7 +5,7 @@ import numpy as np
 
 from ..core.module import Module
 from ..core.ports import Port
-from .dsp import WAV, _bins_port, _check_bins, _check_finite, _check_frames, _positive
+from .dsp.checks import WAV, _bins_port, _check_bins, _check_finite, _check_frames, _positive
 
 
 class GriffinLim(Module):
