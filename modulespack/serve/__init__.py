@@ -1,0 +1,66 @@
+"""The web app: every graph file of a folder behind HTTP, with uploads, audio answers, a demo page,
+Prometheus metrics and OpenAPI forms.
+
+>>> from modulespack.serve import create_app                     # doctest: +SKIP
+>>> app = create_app("examples/graphs", api_keys=["s3cret"])      # doctest: +SKIP
+
+From the command line: ``modulespack serve examples/graphs --port 8000`` (uvicorn).
+
+Routes (all but /healthz, the page and /static need the API key when keys are configured):
+
+- ``GET /`` the demo page (``static/index.html``), ``/static/...`` its files
+- ``GET /healthz`` alive; ``GET /readyz`` every graph built (503 while process workers start);
+  ``GET /metrics`` Prometheus text
+- ``GET /graphs`` a JSON list ``[{name, description, inputs: {port: {kind, dtype, shape, doc,
+  required, ...}}, outputs: {...}}]``; kinds are audio, text, number, integer, boolean, array, any
+- ``GET /graphs/{name}`` the graph's spec; ``GET /graphs/{name}/diagram[?timings={"node": ms}]`` SVG
+- ``POST /graphs/{name}/run``: JSON ``{"inputs": {...}, "fetch": [...]}`` (audio as
+  ``{"wav_base64": ...}``, arrays as nested lists), or a multipart form (a WAV file per audio input,
+  other inputs as text or JSON), or a bare ``audio/wav`` body for a graph with one audio input;
+  ``?fetch=node/port`` (repeatable). Answers ``{"outputs", "timings_ms", "seconds"}`` (audio
+  outputs as ``{"wav_base64", "sr", "seconds"}``), or the WAV itself with ``Accept: audio/wav``
+  when one audio output is fetched (per-node timings in ``X-Timings`` and ``Server-Timing``).
+  Errors are JSON ``{"error", "graph", "port" | "node", ...}``: 401 key, 404 graph, 406 accept,
+  413 size/length, 415 not a WAV, 422 input (names the port), 500 node (names it), 504 timeout.
+- ``GET /docs``, ``/openapi.json``: one form per graph, made from its ports.
+
+The audio convention (see ``modulespack.serve.codecs``): an input ``wav`` (float32, 1-D) with an
+integer input ``sr`` is one audio input: upload a WAV, the server fills ``sr`` from the file.
+
+Mounting: the app is plain ASGI and works under a prefix (its page uses relative URLs)::
+
+    parent = FastAPI()                       # or Starlette(routes=[Mount("/speech", app=...)])
+    parent.mount("/speech", create_app("examples/graphs"))
+
+A mounted app does not get lifespan events: nothing is needed for the thread executor (pools start
+on first use); with ``executor="process"``, ``/readyz`` starts the worker processes.
+
+In Django (ASGI), route a prefix to this app and everything else to Django, in ``asgi.py``::
+
+    import os
+    from django.core.asgi import get_asgi_application
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    django_app = get_asgi_application()
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from modulespack.serve import create_app
+    application = Starlette(routes=[Mount("/speech", app=create_app("/srv/graphs")),
+                                    Mount("/", app=django_app)])
+
+and run it with ``uvicorn mysite.asgi:application``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["create_app", "GraphLoadError", "ServeError"]
+
+
+def __getattr__(name: str) -> Any:  # imported on use: `modulespack serve --help` stays fast
+    if name == "create_app":
+        from .app import create_app
+        return create_app
+    if name in ("GraphLoadError", "ServeError"):
+        from . import errors
+        return getattr(errors, name)
+    raise AttributeError(f"module 'modulespack.serve' has no attribute {name!r}")

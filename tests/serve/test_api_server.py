@@ -1,0 +1,111 @@
+"""A real server: `modulespack serve` (uvicorn) in a subprocess on a free port, called with httpx."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+STARTUP_S = 30
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(graph_dir, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {**os.environ, "MODULESPACK_API_KEY": "live-key"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "modulespack.cli", "serve", str(graph_dir), "--port", str(port),
+             "--timeout", "0.5", "--concurrency", "8", "--log-level", "warning"],
+            stdout=out, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(base + "/healthz", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer within {STARTUP_S} s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+KEY = {"X-API-Key": "live-key"}
+
+
+def test_every_route_over_http(server, sine_wav, read_wav):
+    with httpx.Client(base_url=server, timeout=10.0) as c:
+        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/graphs").status_code == 401                       # key from $MODULESPACK_API_KEY
+        assert c.get("/graphs", headers={"Authorization": "Bearer live-key"}).status_code == 200
+        assert c.get("/readyz", headers=KEY).json()["status"] == "ready"
+        names = {g["name"] for g in c.get("/graphs", headers=KEY).json()}
+        assert names == {"arith", "boom", "gain", "kinds", "slow"}
+        assert c.get("/graphs/arith", headers=KEY).json()["name"] == "arith"
+        assert c.get("/graphs/arith/diagram", headers=KEY, params={"format": "dot"}).text.startswith("digraph")
+        assert c.get("/").status_code == 200
+        assert c.get("/openapi.json").json()["paths"]["/graphs/arith/run"]
+
+        r = c.post("/graphs/arith/run", json={"inputs": {"a": 1, "b": 2}}, headers=KEY)
+        assert r.json()["outputs"] == {"result": 1.0, "doubled": 6.0}
+        assert c.post("/graphs/nope/run", json={}, headers=KEY).status_code == 404
+        r = c.post("/graphs/arith/run", json={"inputs": {"a": "x", "b": 1}}, headers=KEY)
+        assert r.status_code == 422 and r.json()["port"] == "a"
+        r = c.post("/graphs/boom/run", json={"inputs": {"x": 1}}, headers=KEY)
+        assert r.status_code == 500 and r.json()["node"] == "kaboom"
+        r = c.post("/graphs/slow/run", json={"inputs": {"x": 1}}, headers=KEY)
+        assert r.status_code == 504 and r.json()["node"] == "slow"
+        r = c.post("/graphs/gain/run", files={"wav": ("x.wav", b"not a wav")}, headers=KEY)
+        assert r.status_code == 415
+
+        wav, x = sine_wav(0.2, sr=16000)
+        r = c.post("/graphs/gain/run", files={"wav": ("x.wav", wav, "audio/wav")},
+                   headers={**KEY, "Accept": "audio/wav"})
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        assert "gain" in r.headers["x-timings"] and "dur=" in r.headers["server-timing"]
+        y, sr = read_wav(r.content)
+        assert sr == 16000 and abs(float(abs(y).max()) - 0.25) < 1e-3
+
+        big = b"\0" * (21 * 1024 * 1024)
+        r = c.post("/graphs/gain/run", content=big, headers={**KEY, "Content-Type": "audio/wav"})
+        assert r.status_code == 413
+
+        metrics = c.get("/metrics", headers=KEY).text
+        assert 'modulespack_requests_total{graph="slow",status="504"} 1.0' in metrics
+
+
+def test_concurrent_clients_get_their_own_answers(server):
+    def call(i):
+        with httpx.Client(base_url=server, timeout=10.0) as c:
+            r = c.post("/graphs/arith/run", json={"inputs": {"a": i, "b": 0.25}}, headers=KEY)
+            return i, r.status_code, r.json()["outputs"]
+
+    with ThreadPoolExecutor(16) as ex:
+        results = list(ex.map(call, range(32)))
+    for i, status, out in results:
+        assert status == 200
+        assert out == {"result": (i + 0.25) * 3 - 8, "doubled": (i + 0.25) * 2}
