@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import GraphError, Problem
 from .module import Module, init_defaults
-from .ports import Port, edge_problem, value_checker
+from .ports import Port, coerce, edge_problem, value_checker
 from .registry import Registry, default_registry
 from .spec import Const, Edge, GraphInput, GraphSpec, load_graph
 
@@ -35,6 +35,7 @@ class BuiltGraph:
     outputs: dict[str, Port]
     optional_inputs: set[str] = field(default_factory=set)
     registry: Registry = field(default=default_registry, repr=False)
+    defaults: dict[str, Any] = field(default_factory=dict)  # graph input -> default, in the port's type
 
     @property
     def name(self) -> str:
@@ -93,18 +94,19 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
             except LookupError as e:
                 problem(str(e), ns.name, kind="unknown-module")
                 continue
-        for pname, msg in cls.param_problems(ns.params):
+        params = resolve_paths(ns.params, spec.base_dir)
+        for pname, msg in cls.param_problems(params):
             problem(f"parameter '{pname}': {msg}", ns.name, kind="parameter")
         try:
-            ins, outs = cls.ports(ns.params)
+            ins, outs = cls.ports(params)
         except Exception as e:  # a module's own port logic failed on these params
             problem(f"cannot determine ports: {type(e).__name__}: {e}", ns.name, kind="parameter")
             continue
-        sizes = _param_values(cls, ns.params)
+        sizes = _param_values(cls, params)
         ins = {k: p.resolve(sizes) for k, p in ins.items()}
         outs = {k: p.resolve(sizes) for k, p in outs.items()}
-        nodes[ns.name] = BuiltNode(ns.name, cls, dict(ns.params), ins, outs, dict(ns.inputs),
-                                   cls.optional_inputs(ns.params), sub)
+        nodes[ns.name] = BuiltNode(ns.name, cls, params, ins, outs, dict(ns.inputs),
+                                   cls.optional_inputs(params), sub)
 
     # graph inputs: declared ports, or inferred from the first consumer
     declared: dict[str, Port | None] = {}
@@ -115,6 +117,7 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
             problems.append(Problem(f"graph input '{name}': {e}", file=file, port=name, kind="dtype"))
             declared[name] = Port()
     optional_inputs = {n for n, p in spec.inputs.items() if isinstance(p, dict) and "default" in p}
+    defaults: dict[str, Any] = {}
 
     deps: dict[str, set[str]] = {n: set() for n in nodes}
     for node in nodes.values():
@@ -157,6 +160,17 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
                 problem("required input is not connected (connect it to node/port, $input or {value: ...})",
                         node.name, port, kind="unconnected")
 
+    for name in optional_inputs:
+        port = declared.get(name) or Port()
+        try:
+            defaults[name] = coerce(port, spec.inputs[name]["default"])
+            why = value_checker(port)(defaults[name]) if value_checker(port) else None
+        except (TypeError, ValueError) as e:
+            why = str(e)
+        if why:
+            problems.append(Problem(f"graph input '{name}': default {spec.inputs[name]['default']!r} does not fit "
+                                    f"its port: {why}", file=file, port=name, kind="dtype"))
+
     outputs: dict[str, Port] = {}
     for oname, ref in spec.outputs.items():
         if ref.node not in nodes:
@@ -179,7 +193,7 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
     if problems:
         raise GraphError(problems)
     return BuiltGraph(spec, nodes, order, {k: v or Port() for k, v in declared.items()}, outputs,
-                      optional_inputs, reg)
+                      optional_inputs, reg, defaults)
 
 
 def _kind(why: str) -> str:
@@ -189,3 +203,17 @@ def _kind(why: str) -> str:
 def _param_values(cls: type[Module], params: dict[str, Any]) -> dict[str, Any]:
     """Parameters with `__init__` defaults filled in: they fix named sizes such as n_mels."""
     return {**init_defaults(cls), **params}
+
+
+def resolve_paths(params: dict[str, Any], base: Path) -> dict[str, Any]:
+    """`{path: file}` parameters name files relative to the graph file; give modules absolute paths.
+
+    So a graph and its model or statistics files move together, whatever the working directory.
+    """
+    def fix(v: Any) -> Any:
+        if isinstance(v, dict) and set(v) == {"path"} and isinstance(v["path"], str):
+            return str((base / v["path"]).resolve())
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+    return {k: fix(v) for k, v in params.items()}

@@ -40,6 +40,9 @@ class GraphError(Exception):
     def kinds(self) -> set[str]:
         return {p.kind for p in self.problems}
 
+    def __reduce__(self):
+        return (GraphError, (self.problems,))
+
 
 class FeedError(ValueError):
     """A run was asked for with feeds or fetches that do not fit the graph."""
@@ -47,6 +50,9 @@ class FeedError(ValueError):
     def __init__(self, message: str, port: str | None = None):
         self.port = port
         super().__init__(message)
+
+    def __reduce__(self):
+        return (FeedError, (str(self), self.port))
 
 
 class NodeError(RuntimeError):
@@ -69,6 +75,16 @@ class NodeError(RuntimeError):
     @property
     def node(self) -> str:
         return " > ".join(self.path)
+
+    def __reduce__(self):
+        # engines send errors back from worker processes; an unpicklable cause becomes its text
+        import pickle
+        cause = self.cause
+        try:
+            pickle.dumps(cause)
+        except Exception:
+            cause = RuntimeError(f"{type(cause).__name__}: {cause}")
+        return (NodeError, (self.path, self.module, cause, self.detail, self.traceback))
 
     def nested_in(self, outer: str) -> "NodeError":
         """The same failure seen from one graph further out."""

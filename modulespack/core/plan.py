@@ -98,7 +98,7 @@ def compile_plan(session: "Session", fetches: Any, feeds: dict[str, Any]) -> Pla
             template.append(value)
         return slots[key]
 
-    defaults = {n: p["default"] for n, p in g.spec.inputs.items() if isinstance(p, dict) and "default" in p}
+    defaults = g.defaults
     used_inputs: set[str] = set()
     index = {n: i for i, n in enumerate(order)}
     preds: list[set[int]] = [set() for _ in order]

@@ -194,3 +194,18 @@ def _describe(v: Any) -> str:
     if isinstance(v, np.ndarray):
         return f"{v.dtype.name} array of shape {tuple(v.shape)}"
     return type(v).__name__
+
+
+def coerce(port: Port, value: Any) -> Any:
+    """A value written in a graph file (YAML/JSON: int, float, list) in the port's own type.
+
+    >>> coerce(Port("float32", ()), 2.0).dtype, coerce(Port("float32", (None,)), [1, 2]).dtype
+    (dtype('float32'), dtype('float32'))
+    """
+    dt = port.dtype
+    if value is None or dt in (ANY,) or dt in PY_KINDS:
+        return float(value) if dt == "float" and isinstance(value, int) and not isinstance(value, bool) else value
+    if dt == NDARRAY:
+        return np.asarray(value)
+    arr = np.asarray(value, dtype=np.dtype(dt))
+    return arr[()] if arr.ndim == 0 else arr

@@ -191,3 +191,64 @@ def test_graph_without_outputs_fetches_everything_and_defaults(write):
     s = mp.Session(p)
     assert s.run().outputs == {"a/y": 42, "k/y": 42}
     assert s.run({"x": 0}).outputs == {"a/y": 1, "k/y": 1}
+
+
+def test_errors_survive_pickling_for_process_engines(write):
+    import pickle
+    p = write("boom.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: kaboom, module: Boom, inputs: {x: $x}}
+        """)
+    with pytest.raises(mp.NodeError) as ei:
+        mp.Session(p).run({"x": 1})
+    e = pickle.loads(pickle.dumps(ei.value))
+    assert (e.path, e.module, str(e)) == (ei.value.path, "Boom", str(ei.value))
+    assert "helper_that_fails" in e.traceback and isinstance(e.cause, ZeroDivisionError)
+    fe = pickle.loads(pickle.dumps(mp.FeedError("bad x", port="x")))
+    assert (str(fe), fe.port) == ("bad x", "x")
+    ge = pickle.loads(pickle.dumps(mp.GraphError([mp.Problem("m", node="n")])))
+    assert ge.problems[0].node == "n"
+
+
+def test_input_defaults_take_the_port_type_and_bad_ones_fail_the_build(write, problems_of):
+    p = write("g.yaml", """
+        module_paths: ["{lib}"]
+        inputs:
+          wav: {dtype: float32, shape: [null], default: [0.5, 0.25]}
+        nodes:
+          - {name: m, module: Mel, inputs: {wav: $wav}}
+          - {name: l, module: Liar, inputs: {x: $wav}}
+        """)
+    s = mp.Session(p)
+    assert s.graph.defaults["wav"].dtype == np.float32
+    assert s.run(fetches=["m/mel"])["m/mel"].shape == (0, 80)
+    bad = write("bad.yaml", """
+        module_paths: ["{lib}"]
+        inputs:
+          n: {dtype: int, default: seven}
+        nodes:
+          - {name: a, module: Inc, inputs: {x: $n}}
+        """)
+    (pr,) = problems_of(bad)
+    assert pr.port == "n" and "default 'seven'" in pr.message
+
+
+def test_path_parameters_are_relative_to_the_graph_file(write, tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.txt").write_text("weights")
+    p = write("g.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: m, module: NeedsModel, params: {path: {path: models/m.txt}}, inputs: {x: $x}}
+        """)
+    import os
+    cwd = os.getcwd()
+    os.chdir("/")
+    try:
+        assert mp.Session(p).run({"x": 0})["m/y"] == "weights"
+    finally:
+        os.chdir(cwd)
+    assert mp.load_graph(p).node("m").params == {"path": {"path": "models/m.txt"}}  # the file keeps its form
