@@ -22,9 +22,10 @@ Routes (all but /healthz, the page and /static need the API key when keys are co
   when one audio output is fetched (per-node timings in ``X-Timings`` and ``Server-Timing``).
   Errors are JSON ``{"error", "graph", "port" | "node", ...}``: 401 key, 404 graph, 406 accept,
   413 size/length, 415 not a WAV, 422 input (names the port), 500 node (names it), 504 timeout.
-- ``GET /docs``, ``/openapi.json``: one form per graph, made from its ports.
+- ``GET /docs``, ``/openapi.json``: one form per graph, made from its ports. Swagger UI's files
+  are served from ``/docs-assets`` (the swagger-ui-bundle-v2 package): /docs works offline. No /redoc.
 
-The audio convention (see ``modulespack.serve.codecs``): an input ``wav`` (float32, 1-D) with an
+The audio convention (see ``modulespack.serve.kinds``): an input ``wav`` (float32, 1-D) with an
 integer input ``sr`` is one audio input: upload a WAV, the server fills ``sr`` from the file.
 
 Mounting: the app is plain ASGI and works under a prefix (its page uses relative URLs)::

@@ -13,7 +13,7 @@ from typing import Any, Optional, Union
 from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import models_json_schema
 
-from .codecs import GraphForm
+from .form import GraphForm
 
 REF = "#/components/schemas/{model}"
 
@@ -211,6 +211,17 @@ def run_operation(name: str, form: GraphForm, models: dict[str, type[BaseModel]]
         "responses": {"200": {"description": "outputs and per-node timings", "content": ok}, **error_responses()},
         "description": desc + notes,
     }
+
+
+def generic_run_operation() -> dict[str, Any]:
+    """`openapi_extra` of `POST /graphs/{name}/run`, the route that runs any graph by name."""
+    return {"requestBody": {"content": {
+                "application/json": {"schema": {"$ref": REF.format(model="GenericRunRequest")}},
+                "multipart/form-data": {"schema": {"type": "object"}}}},
+            "responses": {"200": {"description": "outputs and per-node timings", "content": {
+                "application/json": {"schema": {"$ref": REF.format(model="GenericRunResponse")}},
+                "audio/wav": {"schema": {"type": "string", "format": "binary"}}}},
+                **error_responses()}}
 
 
 def all_schemas(models: list[type[BaseModel]]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from ..core import BuiltGraph, FeedError, GraphError, GraphModule, NodeError, Problem, Session, build_graph
 from ..core.spec import GRAPH_SUFFIXES
-from .codecs import GraphForm
+from .form import GraphForm
 from .errors import GraphLoadError, ServeError
 
 log = logging.getLogger("modulespack.serve")
