@@ -4,4 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mkdir -p artifacts
-.venv/bin/python -m pytest "$@"
+rc=0
+.venv/bin/python -m pytest "$@" || rc=$?
+# screenshots of the demo page taken by tests/serve/test_browser.py, for people reading the CI log
+find artifacts -name '*.png' -printf 'artifact: %p\n' 2>/dev/null | sort || true
+exit $rc
