@@ -96,7 +96,9 @@ def coerce(value: Any, port: Any) -> Any:
 
 
 def parse_inputs(items: Sequence[str], graph: Any) -> dict[str, Any]:
+    """Feeds from --input items; a graph's `sr` input is filled from the WAV file(s) given, if any."""
     feeds: dict[str, Any] = {}
+    rates: dict[str, int] = {}
     for item in items:
         name, sep, text = item.partition("=")
         name = name.strip()
@@ -112,4 +114,16 @@ def parse_inputs(items: Sequence[str], graph: Any) -> dict[str, Any]:
         except ValueError as e:  # e.g. modulespack.io's FormatError, which names the file
             raise InputError(f"--input {name}: {e}") from None
         feeds[name] = coerce(value, port)
+        if text.startswith("@") and not text.startswith("@@") and text.lower().endswith(".wav"):
+            rates[name] = _wav_rate(text[1:])
+    # the speech graphs' convention (as in `modulespack serve`): an `sr` input goes with the audio,
+    # so a WAV file fills it unless it was given
+    rate_inputs = [n for n in ("sr", "sample_rate") if n in graph.inputs and n not in feeds]
+    if rate_inputs and len(set(rates.values())) == 1:
+        feeds[rate_inputs[0]] = next(iter(rates.values()))
     return feeds
+
+
+def _wav_rate(path: str) -> int:
+    import soundfile
+    return int(soundfile.info(path).samplerate)
