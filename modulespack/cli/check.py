@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from .common import EXIT_FAIL, EXIT_OK, Formatter, err
+from .common import EXIT_FAIL, EXIT_OK, add_command, err
 
 GRAPH_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -22,11 +22,9 @@ examples:
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("check", help="validate graph files and print every problem",
-                       description="Validate graph files and print every problem found.",
-                       epilog=EPILOG, formatter_class=Formatter)
+    p = add_command(sub, "check", cmd_check, help="validate graph files and print every problem",
+                    description="Validate graph files and print every problem found.", epilog=EPILOG)
     p.add_argument("files", nargs="+", metavar="FILE", help="graph file (.yaml, .yml, .json) or folder of them")
-    p.set_defaults(func=cmd_check)
     return p
 
 

@@ -18,5 +18,13 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=32)
 
 
+def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], *, help: str,
+                description: str, epilog: str) -> argparse.ArgumentParser:
+    """A subcommand's parser in the shared help layout; `func(args)` runs the command."""
+    p = sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=Formatter)
+    p.set_defaults(func=func)
+    return p
+
+
 def err(msg: str) -> None:
     print(msg, file=sys.stderr)

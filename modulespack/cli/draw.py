@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Formatter, err
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, add_command, err
 
 EPILOG = """\
 The format follows the -o file's suffix (.dot/.gv, .svg, .png, .pdf, .mmd/.mermaid) unless
@@ -23,16 +23,15 @@ examples:
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("draw", help="draw a graph as DOT, Mermaid, SVG or PNG",
-                       description="Draw a graph: inputs and outputs as ellipses, nodes as boxes, constants "
-                                   "as notes, edges labelled out -> in, nested graphs as clusters.",
-                       epilog=EPILOG, formatter_class=Formatter)
+    p = add_command(sub, "draw", cmd_draw, help="draw a graph as DOT, Mermaid, SVG or PNG",
+                    description="Draw a graph: inputs and outputs as ellipses, nodes as boxes, constants "
+                                "as notes, edges labelled out -> in, nested graphs as clusters.",
+                    epilog=EPILOG)
     p.add_argument("file", metavar="FILE", help="graph file")
     p.add_argument("-o", "--output", metavar="OUT", help="output file: .dot, .svg, .png, .pdf or .mmd")
     p.add_argument("--format", choices=["dot", "mermaid", "svg", "png", "pdf"],
                    help="output format (default: from the -o suffix, else dot)")
     p.add_argument("--no-check", action="store_true", help="draw the graph as written, without validating it")
-    p.set_defaults(func=cmd_draw)
     return p
 
 

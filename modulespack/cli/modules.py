@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .common import EXIT_OK, Formatter
+from .common import EXIT_OK, add_command
 
 EPILOG = """\
 Lists registered module names, the '%s' entry points of installed packages, and the module
@@ -23,14 +23,13 @@ examples:
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     from .. import ENTRY_POINT_GROUP
-    p = sub.add_parser("modules", help="list available modules and their ports",
-                       description="List the modules graph files can name, with their ports.",
-                       epilog=EPILOG % ENTRY_POINT_GROUP, formatter_class=Formatter)
+    p = add_command(sub, "modules", cmd_modules, help="list available modules and their ports",
+                    description="List the modules graph files can name, with their ports.",
+                    epilog=EPILOG % ENTRY_POINT_GROUP)
     p.add_argument("--path", action="append", metavar="DIR", help="a folder of module .py files (repeatable)")
     p.add_argument("--import", dest="imports", action="append", metavar="PACKAGE",
                    help="import a Python package first, so the modules it registers are listed (repeatable)")
     p.add_argument("--json", action="store_true", help="print a JSON list")
-    p.set_defaults(func=cmd_modules)
     return p
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Formatter, err
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, add_command, err
 from .outputs import WAV_SUBTYPES, describe, summarise, write_outputs, written_text
 from .values import InputError, parse_inputs
 
@@ -37,10 +37,10 @@ examples:
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("run", help="run a graph once on inputs given on the command line",
-                       description="Build a graph, run it once on the given inputs and print (or write) "
-                                   "the fetched outputs.",
-                       epilog=EPILOG, formatter_class=Formatter)
+    p = add_command(sub, "run", cmd_run, help="run a graph once on inputs given on the command line",
+                    description="Build a graph, run it once on the given inputs and print (or write) "
+                                "the fetched outputs.",
+                    epilog=EPILOG)
     p.add_argument("file", metavar="FILE", help="graph file")
     p.add_argument("-i", "--input", action="append", metavar="NAME=VALUE",
                    help="a graph input (repeat for each input); see VALUE below")
@@ -57,7 +57,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--timings", action="store_true", help="print each node's run time in ms")
     p.add_argument("--json", action="store_true", help="print one JSON object (outputs, timings, files)")
     p.add_argument("--traceback", action="store_true", help="when a module fails, print its original traceback")
-    p.set_defaults(func=cmd_run)
     return p
 
 

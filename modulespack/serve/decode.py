@@ -143,6 +143,18 @@ def split_fetch(values: Iterable[Any]) -> tuple[str, ...] | None:
     return tuple(out) or None
 
 
+def _json_object(text: str | bytes, bad_json: str, not_object: str, **where: str) -> dict:
+    """`text` parsed as a JSON object, or a 422 ServeError saying `bad_json` (a template: "{err}" stands
+    for the parser's message) or `not_object`; `where` (kind= or port=) goes into the answer."""
+    try:
+        obj = json.loads(text)
+    except ValueError as err:
+        raise ServeError(422, bad_json.format(err=err), **where) from None
+    if not isinstance(obj, dict):
+        raise ServeError(422, not_object, **where)
+    return obj
+
+
 def parse_inputs(form: "GraphForm", graph: str, query: list[tuple[str, str]], body: RunBody
                  ) -> tuple[dict, dict, Files, tuple[str, ...] | None]:
     """(JSON values, text values, files, fetch) of a run request's query and body."""
@@ -165,12 +177,8 @@ def parse_inputs(form: "GraphForm", graph: str, query: list[tuple[str, str]], bo
 
     mt, data = body.media_type, body.data
     if mt == "application/json" or mt.endswith("+json") or (not mt and data.lstrip()[:1] == b"{"):
-        try:
-            obj = json.loads(data)
-        except ValueError as err:
-            raise ServeError(422, f"invalid JSON body: {err}", kind="input") from None
-        if not isinstance(obj, dict):
-            raise ServeError(422, 'the JSON body is an object: {"inputs": {...}, "fetch": [...]}', kind="input")
+        obj = _json_object(data, "invalid JSON body: {err}",
+                           'the JSON body is an object: {"inputs": {...}, "fetch": [...]}', kind="input")
         if isinstance(obj.get("inputs"), dict) and set(obj) <= {"inputs", "fetch"} and "inputs" not in inputs:
             values = obj["inputs"]
             if "fetch" in obj:
@@ -183,13 +191,8 @@ def parse_inputs(form: "GraphForm", graph: str, query: list[tuple[str, str]], bo
         files = body.files
         for k, v in body.fields:
             if k == "inputs" and "inputs" not in inputs:
-                try:
-                    extra = json.loads(v)
-                except ValueError as err:
-                    raise ServeError(422, f"form field 'inputs': invalid JSON ({err})", port="inputs") from None
-                if not isinstance(extra, dict):
-                    raise ServeError(422, "form field 'inputs' is a JSON object", port="inputs")
-                values.update(extra)
+                values.update(_json_object(v, "form field 'inputs': invalid JSON ({err})",
+                                           "form field 'inputs' is a JSON object", port="inputs"))
             else:
                 add_field(k, v)
     elif mt == "application/x-www-form-urlencoded":

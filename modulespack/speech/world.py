@@ -86,7 +86,23 @@ def default_fft_size(sr: int, f0_floor: float = 71.0) -> int:
     return int(_pyworld().get_cheaptrick_fft_size(int(sr), float(f0_floor)))
 
 
-class WorldAnalysis(Module):
+class _FftSized(Module):
+    """A module with an `fft_size` parameter: a fixed size fixes the width of its `_binned`
+    outputs (fft_size//2+1 bins) at build time; None leaves it to the rate at run time."""
+
+    _binned: tuple[str, ...] = ()
+
+    @classmethod
+    def ports(cls, params: Mapping[str, Any]):
+        ins, outs = super().ports(params)
+        n = _bins(params.get("fft_size"))
+        if n is not None:
+            for name in cls._binned:
+                outs[name] = Port("float32", (None, n), outs[name].doc)
+        return ins, outs
+
+
+class WorldAnalysis(_FftSized):
     """WORLD analysis: F0 (DIO+StoneMask or Harvest), spectral envelope (CheapTrick), aperiodicity (D4C).
 
     `f0_method`: "dio" (DIO refined by StoneMask: fast, about 4x faster than Harvest) or "harvest"
@@ -101,6 +117,7 @@ class WorldAnalysis(Module):
     outputs = {"f0": Port("float32", (None,), "F0 in Hz, 0 = unvoiced"),
                "sp": Port("float32", (None, "bins"), "spectral envelope (power), fft_size//2+1 bins"),
                "ap": Port("float32", (None, "bins"), "aperiodicity 0..1, fft_size//2+1 bins")}
+    _binned = ("sp", "ap")
 
     def __init__(self, f0_method: Literal["dio", "harvest"] = "harvest", frame_period: float = 5.0,
                  fft_size: int | None = None, f0_floor: float = 71.0, f0_ceil: float = 800.0,
@@ -119,15 +136,6 @@ class WorldAnalysis(Module):
         self.f0_ceil = float(f0_ceil)
         self.d4c_threshold = float(d4c_threshold)
         _pyworld()
-
-    @classmethod
-    def ports(cls, params: Mapping[str, Any]):
-        ins, outs = super().ports(params)
-        n = _bins(params.get("fft_size"))
-        if n is not None:
-            outs["sp"] = Port("float32", (None, n), outs["sp"].doc)
-            outs["ap"] = Port("float32", (None, n), outs["ap"].doc)
-        return ins, outs
 
     def run(self, wav, sr):
         pw = _pyworld()
@@ -183,6 +191,11 @@ class WorldSynthesis(Module):
         return {"wav": np.clip(y, -1.0, 1.0).astype(np.float32)}
 
 
+def _check_alpha(owner: str, alpha: float | None) -> None:
+    if alpha is not None and not -1 < alpha < 1:
+        raise ValueError(f"{owner}: alpha must be in (-1, 1), got {alpha}")
+
+
 def _alpha(owner: str, alpha: float | None, sr: Any) -> float:
     if alpha is not None:
         return float(alpha)
@@ -205,8 +218,7 @@ class SpToMcep(Module):
     def __init__(self, order: int = 24, alpha: float | None = 0.42):
         if order < 1:
             raise ValueError(f"SpToMcep: order must be >= 1, got {order}")
-        if alpha is not None and not -1 < alpha < 1:
-            raise ValueError(f"SpToMcep: alpha must be in (-1, 1), got {alpha}")
+        _check_alpha("SpToMcep", alpha)
         self.order = int(order)
         self.alpha = alpha
         _pysptk()
@@ -231,7 +243,7 @@ class SpToMcep(Module):
         return {"mgc": mc.astype(np.float32)}
 
 
-class McepToSp(Module):
+class McepToSp(_FftSized):
     """Mel-cepstrum to spectral envelope (pysptk.mc2sp), the inverse of SpToMcep.
 
     `fft_size=None` uses CheapTrick's default for `sr` (1024 at 16 kHz); `alpha` must match the
@@ -241,22 +253,14 @@ class McepToSp(Module):
     inputs = {"mgc": Port("float32", (None, None), "mel-cepstrum, c0 first"),
               "sr": Port("int", doc="sample rate in Hz (needed when fft_size or alpha is None)")}
     outputs = {"sp": Port("float32", (None, "bins"), "spectral envelope (power), fft_size//2+1 bins")}
+    _binned = ("sp",)
 
     def __init__(self, fft_size: int | None = None, alpha: float | None = 0.42):
         _check_fft_size("McepToSp", fft_size)
-        if alpha is not None and not -1 < alpha < 1:
-            raise ValueError(f"McepToSp: alpha must be in (-1, 1), got {alpha}")
+        _check_alpha("McepToSp", alpha)
         self.fft_size = fft_size
         self.alpha = alpha
         _pysptk()
-
-    @classmethod
-    def ports(cls, params: Mapping[str, Any]):
-        ins, outs = super().ports(params)
-        n = _bins(params.get("fft_size"))
-        if n is not None:
-            outs["sp"] = Port("float32", (None, n), outs["sp"].doc)
-        return ins, outs
 
     def run(self, mgc, sr=None):
         mc = _check_frames("McepToSp", "mgc", mgc, 2)
@@ -295,7 +299,7 @@ class CodeAperiodicity(Module):
         return {"bap": _pyworld().code_aperiodicity(ap, sr).astype(np.float32)}
 
 
-class DecodeAperiodicity(Module):
+class DecodeAperiodicity(_FftSized):
     """Full aperiodicity from band aperiodicity (pyworld.decode_aperiodicity), for WorldSynthesis.
 
     `fft_size=None` uses CheapTrick's default for `sr`.
@@ -304,19 +308,12 @@ class DecodeAperiodicity(Module):
     inputs = {"bap": Port("float32", (None, None), "band aperiodicity in dB"),
               "sr": Port("int", doc="sample rate in Hz")}
     outputs = {"ap": Port("float32", (None, "bins"), "aperiodicity 0..1, fft_size//2+1 bins")}
+    _binned = ("ap",)
 
     def __init__(self, fft_size: int | None = None):
         _check_fft_size("DecodeAperiodicity", fft_size)
         self.fft_size = fft_size
         _pyworld()
-
-    @classmethod
-    def ports(cls, params: Mapping[str, Any]):
-        ins, outs = super().ports(params)
-        n = _bins(params.get("fft_size"))
-        if n is not None:
-            outs["ap"] = Port("float32", (None, n), outs["ap"].doc)
-        return ins, outs
 
     def run(self, bap, sr):
         sr = _check_sr("DecodeAperiodicity", sr)

@@ -204,3 +204,18 @@ def client(app):
     from fastapi.testclient import TestClient
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture
+def graph_client(graph_dir, tmp_path):
+    """graph_client(name, yaml) -> a TestClient of an app serving that one graph, written (dedented)
+    to tmp_path/<name>.yaml beside a link to the test modules (module_paths: [modules])."""
+    from fastapi.testclient import TestClient
+    from modulespack.serve import create_app
+    (tmp_path / "modules").symlink_to(graph_dir / "modules")
+
+    def make(name: str, text: str) -> TestClient:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text))
+        return TestClient(create_app(path))
+    return make

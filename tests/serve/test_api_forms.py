@@ -5,7 +5,6 @@ import base64
 import json
 import os
 import tempfile
-import textwrap
 
 import numpy as np
 from fastapi.testclient import TestClient
@@ -63,9 +62,8 @@ def test_multipart_size_limit_while_reading_and_no_temp_files(graph_dir, tmp_pat
     assert os.listdir(tmp) == []
 
 
-def test_rate_input_with_a_default_takes_the_wav_rate(graph_dir, tmp_path, sine_wav, read_wav):
-    (tmp_path / "modules").symlink_to(graph_dir / "modules")
-    (tmp_path / "gain16k.yaml").write_text(textwrap.dedent("""
+def test_rate_input_with_a_default_takes_the_wav_rate(graph_client, sine_wav, read_wav):
+    c = graph_client("gain16k", """
         module_paths: [modules]
         inputs:
           wav: {dtype: float32, shape: [null]}
@@ -73,8 +71,7 @@ def test_rate_input_with_a_default_takes_the_wav_rate(graph_dir, tmp_path, sine_
         nodes:
           - {name: g, module: Gain, params: {gain: 1.0}, inputs: {wav: $wav, sr: $sr}}
         outputs: {wav: g/wav, sr: g/sr}
-    """))
-    c = TestClient(create_app(tmp_path / "gain16k.yaml"))
+    """)
     wav, x = sine_wav(0.1, sr=8000)
     r = c.post("/graphs/gain16k/run", files={"wav": ("a.wav", wav)})
     assert r.status_code == 200, r.text

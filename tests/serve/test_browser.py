@@ -10,6 +10,7 @@ Browsers are never downloaded: chromium is launched from /usr/bin/chromium.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -120,21 +121,31 @@ def browser(pw):
         b.close()
 
 
-@pytest.fixture()
-def page(browser, server):
+@contextlib.contextmanager
+def _open_page(browser, url: str, permissions: tuple[str, ...] = ()):
+    """A new 1280x900 page of `browser` at `url` (its context granted `permissions`); closed on
+    exit, and then no JavaScript error may have been thrown on it (they collect in `js_errors`)."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    if permissions:
+        ctx.grant_permissions(list(permissions))
     pg = ctx.new_page()
     pg.set_default_timeout(RUN_TIMEOUT_MS)
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(server + "/", timeout=30_000)
-    pg.wait_for_selector("#graph-select:not([disabled])", timeout=30_000)
     pg.js_errors = errors          # type: ignore[attr-defined]
     try:
+        pg.goto(url, timeout=30_000)
         yield pg
     finally:
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture()
+def page(browser, server):
+    with _open_page(browser, server + "/") as pg:
+        pg.wait_for_selector("#graph-select:not([disabled])", timeout=30_000)
+        yield pg
 
 
 # --------------------------------------------------------------------------- helpers
@@ -321,13 +332,7 @@ def test_errors_are_shown_not_swallowed(page, graphs, tmp_path):
 
 
 def test_api_key_field_appears_on_401_and_is_used(browser, keyed_server):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = ctx.new_page()
-    pg.set_default_timeout(RUN_TIMEOUT_MS)
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        pg.goto(keyed_server + "/", timeout=30_000)
+    with _open_page(browser, keyed_server + "/") as pg:
         pg.wait_for_selector("#api-key-form:not([hidden])", timeout=30_000)
         assert "401" in pg.inner_text("#error")
         pg.fill("#api-key", API_KEY)
@@ -342,9 +347,6 @@ def test_api_key_field_appears_on_401_and_is_used(browser, keyed_server):
         out = pg.inner_text("#outputs")
         assert re.search(r"\b7(\.0+)?\b", out) and re.search(r"\b10(\.0+)?\b", out), out
         assert pg.evaluate("sessionStorage.getItem('modulespack.apiKey')") == API_KEY
-    finally:
-        ctx.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def test_recording_from_a_fake_microphone_becomes_a_wav(pw, server, graphs):
@@ -355,43 +357,36 @@ def test_recording_from_a_fake_microphone_becomes_a_wav(pw, server, graphs):
         pytest.skip(f"no graph with an audio input among the served graphs: {sorted(graphs)}")
     port = next(p for p, s in graphs[name]["inputs"].items() if s.get("kind") == "audio")
     args = CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-    errors: list[str] = []
     # a browser of its own: the fake microphone needs launch flags
     b = pw.chromium.launch(executable_path=CHROMIUM, args=args, timeout=60_000)
     try:
-        ctx = b.new_context(viewport={"width": 1280, "height": 900})
-        ctx.grant_permissions(["microphone"])
-        pg = ctx.new_page()
-        pg.set_default_timeout(RUN_TIMEOUT_MS)
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(server + "/", timeout=30_000)
-        pg.wait_for_selector("#graph-select:not([disabled])", timeout=30_000)
-        _choose(pg, name)
-        button = pg.locator(f"#inputs [data-port='{port}'] button.record")
-        if button.is_disabled():
-            pytest.skip("recording is unavailable in this browser: " + (button.get_attribute("title") or ""))
-        button.click()
-        pg.wait_for_selector(f"#inputs [data-port='{port}'] button.record.recording", timeout=15_000)
-        assert pg.is_disabled("#run-button"), "Run should wait until the recording stops"
-        pg.wait_for_timeout(1500)
-        button.click()
-        pg.wait_for_function("() => { const c = document.querySelector('#inputs canvas.spectrogram');"
-                             " return c && c.width > 1; }", timeout=20_000)
-        if pg.is_visible("#error"):
-            pytest.fail("recording failed:\n" + pg.inner_text("#error"))
-        wav = pg.evaluate("""async port => {
-            const rec = window.modulespackDemo.state.audio[port];
-            const buf = await rec.blob.arrayBuffer();
-            const v = new DataView(buf);
-            const tag = o => String.fromCharCode(...new Uint8Array(buf, o, 4));
-            const w = window.modulespackDemo.parseWav(buf);
-            return {riff: tag(0), wave: tag(8), format: v.getUint16(20, true), bits: v.getUint16(34, true),
-                    sr: w.sr, n: w.samples.length, name: rec.name};
-        }""", port)
-        assert (wav["riff"], wav["wave"], wav["format"], wav["bits"]) == ("RIFF", "WAVE", 1, 16), wav
-        assert wav["sr"] >= 8000 and wav["n"] > wav["sr"] * 0.5, wav
-        _run_and_wait(pg)
-        _shot(pg, "desktop-recording")
+        with _open_page(b, server + "/", permissions=("microphone",)) as pg:
+            pg.wait_for_selector("#graph-select:not([disabled])", timeout=30_000)
+            _choose(pg, name)
+            button = pg.locator(f"#inputs [data-port='{port}'] button.record")
+            if button.is_disabled():
+                pytest.skip("recording is unavailable in this browser: " + (button.get_attribute("title") or ""))
+            button.click()
+            pg.wait_for_selector(f"#inputs [data-port='{port}'] button.record.recording", timeout=15_000)
+            assert pg.is_disabled("#run-button"), "Run should wait until the recording stops"
+            pg.wait_for_timeout(1500)
+            button.click()
+            pg.wait_for_function("() => { const c = document.querySelector('#inputs canvas.spectrogram');"
+                                 " return c && c.width > 1; }", timeout=20_000)
+            if pg.is_visible("#error"):
+                pytest.fail("recording failed:\n" + pg.inner_text("#error"))
+            wav = pg.evaluate("""async port => {
+                const rec = window.modulespackDemo.state.audio[port];
+                const buf = await rec.blob.arrayBuffer();
+                const v = new DataView(buf);
+                const tag = o => String.fromCharCode(...new Uint8Array(buf, o, 4));
+                const w = window.modulespackDemo.parseWav(buf);
+                return {riff: tag(0), wave: tag(8), format: v.getUint16(20, true), bits: v.getUint16(34, true),
+                        sr: w.sr, n: w.samples.length, name: rec.name};
+            }""", port)
+            assert (wav["riff"], wav["wave"], wav["format"], wav["bits"]) == ("RIFF", "WAVE", 1, 16), wav
+            assert wav["sr"] >= 8000 and wav["n"] > wav["sr"] * 0.5, wav
+            _run_and_wait(pg)
+            _shot(pg, "desktop-recording")
     finally:
         b.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"

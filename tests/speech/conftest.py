@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from modulespack.io import read_wav
 from modulespack.speech.sentences import make_sentences
 
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (apt-get install flite)")
@@ -39,3 +40,19 @@ def flite_wav(speech_dir):
 def sentences() -> list[str]:
     """Twenty reproducible sentences; tests take slices so statistics and tests never share one."""
     return make_sentences(20, seed=1234)
+
+
+@pytest.fixture(scope="module")
+def rms(flite_wav, sentences):
+    """(float32 samples, 16000): a sentence in flite's male voice rms."""
+    x, sr = read_wav(flite_wav(sentences[10], "rms"))
+    assert sr == 16000 and x.ndim == 1 and len(x) > sr
+    return x, sr
+
+
+@pytest.fixture(scope="module")
+def slt(flite_wav, sentences):
+    """(float32 samples, 16000): a sentence in flite's female voice slt."""
+    x, sr = read_wav(flite_wav(sentences[11], "slt"))
+    assert sr == 16000
+    return x, sr

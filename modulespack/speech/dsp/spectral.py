@@ -21,7 +21,27 @@ def _mel_basis(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
     return basis
 
 
-class STFT(Module):
+class _StftFrames(Module):
+    """The STFT parameters STFT and ISTFT share, checked when the module is built, and their
+    complex `spec` port, (frames, n_fft//2+1): an output of STFT, an input of ISTFT."""
+
+    _spec_is_output: bool = True
+
+    def __init__(self, n_fft: int = 1024, hop_length: int = 256, win_length: int | None = None,
+                 window: str = "hann", center: bool = True):
+        _check_frames(n_fft, hop_length, win_length, window, type(self).__name__)
+        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
+        self.window, self.center = window, center
+
+    @classmethod
+    def ports(cls, params):
+        ins, outs = super().ports(params)
+        (outs if cls._spec_is_output else ins)["spec"] = _bins_port(cls, params, "complex64",
+                                                                     "(frames, n_fft//2+1)")
+        return ins, outs
+
+
+class STFT(_StftFrames):
     """Short-time Fourier transform (librosa.stft), frames-first: spec is complex64 (frames, n_fft//2+1).
 
     With `center=True` (default) the signal is zero-padded by n_fft//2 on both sides and frame t is
@@ -30,18 +50,6 @@ class STFT(Module):
 
     inputs = {"wav": WAV}
     outputs = {"spec": Port("complex64", (None, None), "(frames, bins)")}
-
-    def __init__(self, n_fft: int = 1024, hop_length: int = 256, win_length: int | None = None,
-                 window: str = "hann", center: bool = True):
-        _check_frames(n_fft, hop_length, win_length, window, "STFT")
-        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
-        self.window, self.center = window, center
-
-    @classmethod
-    def ports(cls, params):
-        ins, outs = super().ports(params)
-        outs["spec"] = _bins_port(cls, params, "complex64", "(frames, n_fft//2+1)")
-        return ins, outs
 
     def run(self, wav):
         import librosa
@@ -57,7 +65,7 @@ class STFT(Module):
         return {"spec": np.ascontiguousarray(spec.T, dtype=np.complex64)}
 
 
-class ISTFT(Module):
+class ISTFT(_StftFrames):
     """Inverse STFT (librosa.istft) of a frames-first complex spectrogram; `length` pads or cuts the result.
 
     Without `length` the output has hop_length * (frames - 1) samples (center=True), and at least
@@ -67,18 +75,7 @@ class ISTFT(Module):
     inputs = {"spec": Port("complex64", (None, None), "(frames, bins)"),
               "length": Port("int", doc="output length in samples")}
     outputs = {"wav": WAV}
-
-    def __init__(self, n_fft: int = 1024, hop_length: int = 256, win_length: int | None = None,
-                 window: str = "hann", center: bool = True):
-        _check_frames(n_fft, hop_length, win_length, window, "ISTFT")
-        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
-        self.window, self.center = window, center
-
-    @classmethod
-    def ports(cls, params):
-        ins, outs = super().ports(params)
-        ins["spec"] = _bins_port(cls, params, "complex64", "(frames, n_fft//2+1)")
-        return ins, outs
+    _spec_is_output = False
 
     def run(self, spec, length=None):
         import librosa

@@ -1,0 +1,51 @@
+"""Building the web app: bad graphs stop start-up with the report, which graphs are served,
+and `modulespack serve --check`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modulespack.serve import GraphLoadError, create_app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "graphs"
+
+
+def test_bad_graph_stops_startup_with_the_report(tmp_path, graph_dir):
+    (tmp_path / "good.yaml").write_text((graph_dir / "arith.yaml").read_text())
+    (tmp_path / "bad.yaml").write_text("nodes:\n  - {name: a, module: NoSuchModule}\n  - {name: a, module: Add}\n")
+    with pytest.raises(GraphLoadError) as ei:
+        create_app(tmp_path)
+    msg = str(ei.value)
+    assert "bad.yaml" in msg and "NoSuchModule" in msg
+    assert {p.kind for p in ei.value.problems} >= {"unknown-module", "duplicate"}
+    (tmp_path / "bad.yaml").unlink()
+    (tmp_path / "good.json").write_text("{}")
+    with pytest.raises(GraphLoadError, match="two graphs would be served as 'good'"):
+        create_app(tmp_path)
+    with pytest.raises(GraphLoadError, match="no such file"):
+        create_app(tmp_path / "missing")
+
+
+def test_subgraph_parts_are_not_top_level(graph_dir):
+    app = create_app(EXAMPLES / "nested_demo.yaml")
+    assert [g["name"] for g in TestClient(app).get("/graphs").json()] == ["nested_demo"]
+
+
+def test_examples_folder_loads_every_graph():
+    files = sorted(p.stem for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    try:
+        app = create_app(EXAMPLES)
+    except GraphLoadError as e:
+        pytest.fail(f"examples/graphs does not load:\n{e}")
+    assert sorted(app.state.modulespack.graphs) == files
+
+
+def test_cli_serve_parser_and_check(graph_dir, tmp_path, capsys):
+    from modulespack.cli import main
+    assert main(["serve", "--check", str(graph_dir / "arith.yaml")]) == 0
+    assert "arith" in capsys.readouterr().out
+    (tmp_path / "bad.yaml").write_text("nodes: [{name: a, module: Nope}]\n")
+    assert main(["serve", "--check", str(tmp_path / "bad.yaml")]) == 1
+    assert "Nope" in capsys.readouterr().err
