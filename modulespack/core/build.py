@@ -160,6 +160,11 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
                 problem("required input is not connected (connect it to node/port, $input or {value: ...})",
                         node.name, port, kind="unconnected")
 
+    order = _order(deps, problem)
+    if order:
+        _propagate_sizes(nodes, order, problem)
+
+
     for name in optional_inputs:
         port = declared.get(name) or Port()
         try:
@@ -182,13 +187,6 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
                                     file=file, node=ref.node, port=ref.port, kind="unknown-port"))
         else:
             outputs[oname] = nodes[ref.node].outputs[ref.port]
-
-    order: list[str] = []
-    try:
-        order = list(graphlib.TopologicalSorter(deps).static_order())
-    except graphlib.CycleError as e:
-        cycle = list(e.args[1])
-        problem(f"cycle: {' -> '.join(cycle)}", cycle[0], kind="cycle")
 
     if problems:
         raise GraphError(problems)
@@ -217,3 +215,59 @@ def resolve_paths(params: dict[str, Any], base: Path) -> dict[str, Any]:
             return [fix(x) for x in v]
         return v
     return {k: fix(v) for k, v in params.items()}
+
+
+def _order(deps: dict[str, set[str]], problem) -> list[str]:
+    """A topological order, or [] after reporting every cycle (each found cycle is cut out and the
+    search goes on, so unrelated cycles are all reported at once)."""
+    deps = {n: set(d) for n, d in deps.items()}
+    found = False
+    for _ in range(len(deps) + 1):
+        try:
+            order = list(graphlib.TopologicalSorter(deps).static_order())
+            return [] if found else order
+        except graphlib.CycleError as e:
+            cycle = list(e.args[1])
+            problem(f"cycle: {' -> '.join(cycle)}", cycle[0], kind="cycle")
+            found = True
+            for n in cycle:
+                deps.pop(n, None)
+            for d in deps.values():
+                d.difference_update(cycle)
+    return []
+
+
+def _propagate_sizes(nodes: dict[str, BuiltNode], order: list[str], problem) -> None:
+    """Bind named sizes from the fixed sizes flowing into a node, check they agree across its
+    ports, and fix its outputs' named sizes, so a mismatch two edges away is still caught."""
+    resolved: set[str] = set()
+    for name in order:
+        node = nodes[name]
+        binds: dict[str, tuple[int, str]] = {}
+        for port, src in node.sources.items():
+            if not isinstance(src, Edge) or port not in node.inputs:
+                continue
+            up = nodes.get(src.node)
+            if up is None or src.port not in up.outputs:
+                continue
+            a_shape, b_shape = up.outputs[src.port].shape, node.inputs[port].shape
+            if a_shape is None or b_shape is None or len(a_shape) != len(b_shape):
+                continue
+            for i, (a, b) in enumerate(zip(a_shape, b_shape)):
+                if not isinstance(a, int):
+                    continue
+                if isinstance(b, str):
+                    if b in binds and binds[b][0] != a:
+                        problem(f"size mismatch: named size '{b}' is {binds[b][0]} from {binds[b][1]} "
+                                f"but {a} from {src}", name, port, kind="size")
+                    binds.setdefault(b, (a, str(src)))
+                elif isinstance(b, int) and a != b and src.node in resolved:
+                    # the first pass saw a name here; now that it is known, the sizes disagree
+                    problem(f"size mismatch in dim {i}: {a} flows into {b} (from {src}, whose size "
+                            f"comes from further up)", name, port, kind="size")
+        if binds:
+            sizes = {k: v[0] for k, v in binds.items()}
+            new = {k: p.resolve(sizes) for k, p in node.outputs.items()}
+            if new != node.outputs:
+                node.outputs = new
+                resolved.add(name)

@@ -26,7 +26,10 @@ class Plan:
     def wants_pool(self, session: "Session") -> bool:
         """In "auto" mode: is any node slow enough to be worth a thread hop? Re-judged now and then."""
         self.runs += 1
-        if self._light is None or self.runs % 128 == 0:
+        if self.runs % 128 == 0:
+            self._light = None  # this run goes through the scheduler, which refreshes the costs
+            return True
+        if self._light is None:
             cost = session.cost
             self._light = all(cost.get(s[0], 1.0) < session.heavy_seconds for s in self.steps)
         return not self._light
@@ -157,7 +160,7 @@ def output_checker(node: str, cls: type, outputs: dict[str, Port]) -> Callable[[
     mname = cls.__name__
 
     def check(out: Any) -> None:
-        if type(out) is not dict or out.keys() != names:
+        if (type(out) is not dict and not isinstance(out, dict)) or out.keys() != names:
             if not isinstance(out, dict):
                 msg = f"run() must return a dict of outputs {sorted(names)}, returned {type(out).__name__}"
             else:

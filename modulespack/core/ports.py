@@ -174,7 +174,7 @@ def value_checker(port: Port) -> Callable[[Any], str | None] | None:
 
     def check_array(v):
         if type(v) is not ndarray:
-            if isinstance(v, generic) and rank == 0:
+            if isinstance(v, generic) and rank in (None, 0):
                 if want is None or v.dtype == want:
                     return None
             elif not isinstance(v, ndarray):

@@ -192,7 +192,7 @@ class Session:
             while ready or pending:
                 while ready:
                     i = ready.pop()
-                    if heavy[i] and (ready or pending):
+                    if heavy[i] and ready:  # the caller runs the last ready node itself
                         pending[pool.submit(_timed, steps[i], vals)] = i
                         continue
                     out, dt = _timed_inline(plan, steps[i], vals)

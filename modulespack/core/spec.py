@@ -127,6 +127,16 @@ _UniqueKeyLoader.construct_mapping_plain = yaml.SafeLoader.construct_mapping  # 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON, like YAML, silently keeps the last of two equal keys; report them instead."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
 def read_graph_data(path: Path) -> tuple[Any, str]:
     """Parse a graph file's text; syntax errors become a GraphError naming file and line."""
     try:
@@ -135,11 +145,13 @@ def read_graph_data(path: Path) -> tuple[Any, str]:
         raise GraphError([Problem(f"cannot read graph file: {e.strerror or e}", file=str(path), kind="file")]) from None
     try:
         if path.suffix == ".json":
-            return json.loads(text), text
+            return json.loads(text, object_pairs_hook=_unique_pairs), text
         return yaml.load(text, Loader=_UniqueKeyLoader), text
     except json.JSONDecodeError as e:
         raise GraphError([Problem(f"invalid JSON: {e.msg} (column {e.colno})", file=str(path), line=e.lineno,
                                   kind="syntax")]) from None
+    except ValueError as e:  # a duplicate key (the hook gives no position)
+        raise GraphError([Problem(f"invalid JSON: {e}", file=str(path), kind="syntax")]) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         msg = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x) or str(e)
@@ -168,7 +180,10 @@ def load_graph(source: str | Path | dict, path: Path | None = None) -> GraphSpec
     else:
         spec = parse_graph(data, path)
     if text is not None:
-        _attach_lines(spec, text)
+        if path is not None and path.suffix != ".json" and spec.format == "modulespack":
+            _attach_yaml_lines(spec, text)
+        else:
+            _attach_lines(spec, text)
     return spec
 
 
@@ -237,7 +252,11 @@ def parse_graph(data: Any, path: Path | None = None) -> GraphSpec:
     outputs: dict[str, Edge] = {}
     raw_out = data.get("outputs") or {}
     if isinstance(raw_out, list):
-        raw_out = {str(r).split("/", 1)[-1] if isinstance(r, str) else r: r for r in raw_out}
+        names = [str(r).split("/", 1)[-1] for r in raw_out]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(Problem(f"two graph outputs would be named '{dup}'; write outputs as a mapping "
+                                    "name: node/port", file=file, port=dup, kind="duplicate"))
+        raw_out = dict(zip(names, raw_out))
     if not isinstance(raw_out, dict):
         problems.append(Problem("'outputs' must map output names to node/port", file=file, kind="syntax"))
         raw_out = {}
@@ -287,15 +306,41 @@ def parse_source(src: Any, graph_inputs: dict[str, Any]) -> tuple[Any, str | Non
     return Const(src), None
 
 
+def _attach_yaml_lines(spec: GraphSpec, text: str) -> None:
+    """Line of each node from the YAML parser's own marks (comments, flow style, anything)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return
+    if not isinstance(root, yaml.MappingNode):
+        return
+    for key, value in root.value:
+        if getattr(key, "value", None) != "nodes":
+            continue
+        if isinstance(value, yaml.SequenceNode):
+            marks = [item.start_mark.line + 1 for item in value.value]
+        elif isinstance(value, yaml.MappingNode):
+            marks = [k.start_mark.line + 1 for k, _ in value.value]
+        else:
+            return
+        if len(marks) == len(spec.nodes):
+            for node, line in zip(spec.nodes, marks):
+                node.line = line
+        return
+
+
 def _attach_lines(spec: GraphSpec, text: str) -> None:
     """Best-effort line numbers for nodes so problems point into the file (the n-th node of a name
     gets the n-th place that name is defined)."""
     used: dict[str, int] = {}
+    # a graph-level "name" equal to a node's must not take that node's line
+    start = max(0, min((i for i in (text.find('"nodes"'), text.find('"node"')) if i >= 0), default=0))
     for n in spec.nodes:
         k = used.get(n.name, 0)
         used[n.name] = k + 1
         pat = r'(^|[\s{,-])"?name"?\s*:\s*["\']?' + re.escape(n.name) + r'["\']?\s*(?=,|$|})'
-        hits = list(re.finditer(pat, text, re.M)) or list(re.finditer(r'^\s*()' + re.escape(n.name) + r'\s*:', text, re.M))
+        hits = list(re.compile(pat, re.M).finditer(text, start)) or \
+            list(re.compile(r'^\s*()' + re.escape(n.name) + r'\s*:', re.M).finditer(text, start))
         if k < len(hits):
             m = hits[k]
             n.line = text.count("\n", 0, m.start() + len(m.group(1))) + 1

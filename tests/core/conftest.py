@@ -84,6 +84,26 @@ class MelUser(Module):
     def run(self, mel):
         return {"n": int(mel.shape[1])}
 
+class Ordered(Module):
+    """Returns its output in a dict subclass."""
+    inputs = {"x": Port("float32")}
+    outputs = {"y": Port("float32")}
+    def run(self, x):
+        from collections import OrderedDict
+        return OrderedDict(y=x)
+
+class TwoMels(Module):
+    inputs = {"a": Port("float32", (None, "d")), "b": Port("float32", (None, "d"))}
+    outputs = {"n": Port("int")}
+    def run(self, a, b):
+        return {"n": a.shape[1] + b.shape[1]}
+
+class PassMel(Module):
+    inputs = {"x": Port("float32", (None, "d"))}
+    outputs = {"y": Port("float32", (None, "d"))}
+    def run(self, x):
+        return {"y": x}
+
 class Fixed60(Module):
     inputs = {"feat": Port("float32", (None, 60))}
     outputs = {"n": Port("int")}

@@ -252,3 +252,59 @@ def test_path_parameters_are_relative_to_the_graph_file(write, tmp_path):
     finally:
         os.chdir(cwd)
     assert mp.load_graph(p).node("m").params == {"path": {"path": "models/m.txt"}}  # the file keeps its form
+
+
+def test_scalar_ports_without_shape_take_numpy_scalars_and_dict_subclasses_pass(write):
+    p = write("g.yaml", """
+        module_paths: ["{lib}"]
+        inputs:
+          g: {dtype: float32, default: 0.5}
+        nodes:
+          - {name: o, module: Ordered, inputs: {x: $g}}
+        """)
+    s = mp.Session(p)
+    assert s.run().outputs == {"o/y": np.float32(0.5)}
+    assert s.run({"g": np.float32(2)}).outputs == {"o/y": 2.0}
+
+
+def test_callers_run_the_last_heavy_node_themselves_so_threads_are_not_capped_by_the_pool(write):
+    p = write("fan.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: s1, module: Sleep, params: {seconds: 0.1}, inputs: {x: $x}}
+          - {name: s2, module: Sleep, params: {seconds: 0.1}, inputs: {x: $x}}
+        outputs: {a: s1/y, b: s2/y}
+        """)
+    s = mp.Session(p, parallel=True, max_workers=1)
+    cls = type(s.modules["s1"])
+    cls.peak = 0
+    threads = [threading.Thread(target=s.run, args=({"x": i},)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    # one pool thread plus the four callers: more than the pool alone could run
+    assert cls.peak >= 3
+
+
+def test_auto_mode_notices_nodes_that_became_slow(write):
+    p = write("fan.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: s1, module: Sleep, params: {seconds: 0}, inputs: {x: $x}}
+          - {name: s2, module: Sleep, params: {seconds: 0}, inputs: {x: $x}}
+        outputs: {a: s1/y, b: s2/y}
+        """)
+    s = mp.Session(p)
+    for _ in range(5):
+        s.run({"x": 0})
+    assert max(s.cost.values()) < 1e-3
+    s.modules["s1"].seconds = s.modules["s2"].seconds = 0.02   # the work got heavier
+    cls = type(s.modules["s1"])
+    for _ in range(130):
+        s.run({"x": 0})
+    cls.peak = 0
+    s.run({"x": 0})
+    assert cls.peak == 2

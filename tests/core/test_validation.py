@@ -240,3 +240,64 @@ def test_module_failing_in_setup_is_a_graph_error(write, tmp_path, problems_of):
         mp.Session(p)
     (pr,) = ei.value.problems
     assert pr.kind == "setup" and pr.node == "m" and "does-not-exist.bin" in pr.message
+
+
+def test_named_sizes_are_followed_through_nodes_and_across_ports(write, problems_of):
+    p = write("g.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {wav: {dtype: float32, shape: [null]}}
+        nodes:
+          - {name: m80, module: Mel, inputs: {wav: $wav}}
+          - {name: m60, module: Mel, params: {n_mels: 60}, inputs: {wav: $wav}}
+          - {name: two, module: TwoMels, inputs: {a: m80/mel, b: m60/mel}}
+          - {name: through, module: PassMel, inputs: {x: m80/mel}}
+          - {name: f, module: Fixed60, inputs: {feat: through/y}}
+        """)
+    probs = [q for q in problems_of(p) if q.kind == "size"]
+    assert {(q.node, q.port) for q in probs} == {("two", "b"), ("f", "feat")}, probs
+    assert any("named size 'd' is 80 from m80/mel but 60 from m60/mel" in q.message for q in probs)
+
+
+def test_every_cycle_is_reported(write, problems_of):
+    p = write("g.yaml", """
+        module_paths: ["{lib}"]
+        nodes:
+          - {name: p, module: Inc, inputs: {x: q/y}}
+          - {name: q, module: Inc, inputs: {x: p/y}}
+          - {name: r, module: Inc, inputs: {x: r/y}}
+        """)
+    cycles = sorted(q.message for q in problems_of(p) if q.kind == "cycle")
+    assert len(cycles) == 2 and "r -> r" in cycles[1]
+
+
+def test_lines_of_nodes_with_comments_and_a_shared_graph_name(write, tmp_path, problems_of):
+    p = write("g.yaml", """
+        name: first
+        module_paths: ["{lib}"]
+        nodes:
+          - name: first   # same name as the graph
+            module: Nope
+        """)
+    (pr,) = problems_of(p)
+    assert pr.line == 5
+    j = tmp_path / "g.json"
+    j.write_text("{\"name\": \"a\",\n \"nodes\": [\n  {\"name\": \"a\", \"module\": \"Nope\"}\n ]}")
+    (pr,) = problems_of(j)
+    assert pr.line == 3
+
+
+def test_json_duplicate_keys_and_duplicate_list_outputs(tmp_path, write, problems_of):
+    j = tmp_path / "g.json"
+    j.write_text('{"nodes": [], "nodes": []}')
+    (pr,) = problems_of(j)
+    assert pr.kind == "syntax" and "duplicate key 'nodes'" in pr.message
+    p = write("g.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: int}
+        nodes:
+          - {name: p, module: Inc, inputs: {x: $x}}
+          - {name: q, module: Inc, inputs: {x: $x}}
+        outputs: [p/y, q/y]
+        """)
+    (pr,) = problems_of(p)
+    assert pr.kind == "duplicate" and pr.port == "y"
