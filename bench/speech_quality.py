@@ -80,7 +80,7 @@ def vc_variant(warp: bool) -> mp.GraphSpec:
         for node in data["nodes"]:
             if node["name"] == "warp":
                 node["params"] = {"ratio": 1.0}
-    return mp.load_graph(data)
+    return mp.load_graph(data, path=GRAPHS / "vc.yaml")  # {path: ...} params are relative to the file
 
 
 def warp_params() -> dict:
