@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import os
 import threading
+from contextvars import copy_context
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from time import perf_counter
 from typing import Any, Iterable, Mapping
 
 from .build import BuiltGraph, build_graph
-from .errors import FeedError, GraphError, NodeError, Problem
+from .errors import FeedError, GraphError, Problem
 from .nested import GraphModule
 from .plan import Plan, compile_plan
 from .registry import Registry
@@ -193,7 +194,9 @@ class Session:
                 while ready:
                     i = ready.pop()
                     if heavy[i] and ready:  # the caller runs the last ready node itself
-                        pending[pool.submit(_timed, steps[i], vals)] = i
+                        # in the caller's context, so context variables (request ids, tracing)
+                        # set around run() are seen by modules on the pool too
+                        pending[pool.submit(copy_context().run, _timed, steps[i], vals)] = i
                         continue
                     out, dt = _timed_inline(plan, steps[i], vals)
                     timings[steps[i][0]] = dt

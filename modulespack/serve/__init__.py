@@ -22,7 +22,8 @@ Routes (all but /healthz, the page and /static need the API key when keys are co
   when one audio output is fetched (per-node timings in ``X-Timings`` and ``Server-Timing``).
   Errors are JSON ``{"error", "graph", "port" | "node", ...}``: 401 key, 404 graph, 406 accept,
   413 size/length, 415 not a WAV, 422 input (names the port), 500 node (names it), 504 timeout.
-- ``GET /docs``, ``/openapi.json``: one form per graph, made from its ports. Swagger UI's files
+- ``GET /docs``, ``/openapi.json``: one form per graph, made from its ports (they need the key too
+  when keys are configured, unless ``docs_public=True`` / ``--public-docs``). Swagger UI's files
   are served from ``/docs-assets`` (the swagger-ui-bundle-v2 package): /docs works offline. No /redoc.
 
 The audio convention (see ``modulespack.serve.kinds``): an input ``wav`` (float32, 1-D) with an

@@ -26,7 +26,7 @@ from .state import ServeState
 def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_keys: str | Iterable[str] | None = None,
                cors_origins: str | Iterable[str] | None = None, max_upload_mb: float = 20,
                max_audio_seconds: float = 600, timeout_s: float | None = 60, concurrency: int = 4,
-               executor: str | Mapping[str, str] = "thread", debug: bool = False, docs_public: bool = True,
+               executor: str | Mapping[str, str] = "thread", debug: bool = False, docs_public: bool = False,
                process_workers: int | None = None, session_options: Mapping[str, Any] | None = None,
                title: str = "modulespack") -> FastAPI:
     """The web app serving every graph file in `paths` (folders give their *.yaml, *.yml, *.json).
@@ -35,13 +35,15 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
     raises `GraphLoadError` (a core GraphError) listing the problems of every file.
 
     `api_keys`: keys accepted in `X-API-Key` or `Authorization: Bearer` on every route except
-    /healthz, the demo page and its static files (and /docs, /openapi.json while `docs_public`).
+    /healthz, the demo page and its static files. /docs and /openapi.json (which list every graph's
+    ports) need a key too unless `docs_public` (without keys, everything is public).
     `cors_origins`: origins allowed to call the API from a browser (CORS is off without them).
     `max_upload_mb`: request bodies beyond this get 413. `max_audio_seconds`: longer audio gets 413.
     `timeout_s`: a run taking longer (queueing included) answers 504. `concurrency`: runs at a time
     per graph. `executor`: "thread" (the graph's Session in this process, modules on a thread pool),
     "process" (a pool of `process_workers` processes, each building its own Sessions from the graph
-    files: for modules that hold the GIL), or a mapping graph name -> either. `debug`: tracebacks in
+    specs validated here: for modules that hold the GIL; a run that times out has its worker killed
+    and the pool replaced), or a mapping graph name -> either. `debug`: tracebacks in
     500 answers. `session_options`: passed to every `Session` (e.g. `{"parallel": False}`).
     """
     if isinstance(paths, (str, os.PathLike)):

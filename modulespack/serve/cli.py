@@ -54,9 +54,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="worker processes with --executor process (default: --concurrency)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="uvicorn worker processes (default 1)")
     p.add_argument("--debug", action="store_true", help="tracebacks in 500 answers")
-    p.add_argument("--private-docs", action="store_true",
-                   help="with --api-key, /docs and /openapi.json need the key too (the docs page then cannot "
-                        "load the schema in a browser)")
+    p.add_argument("--public-docs", action="store_true",
+                   help="with --api-key, let /docs and /openapi.json (every graph's inputs and outputs) be "
+                        "read without the key (by default they need it, so a browser cannot open /docs)")
+    p.add_argument("--private-docs", action="store_true", help=argparse.SUPPRESS)  # the default now
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     p.add_argument("--check", action="store_true", help="load and build every graph, then exit")
     p.set_defaults(func=cmd_serve)
@@ -74,7 +75,7 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "paths": list(args.paths), "api_keys": keys or None, "cors_origins": args.cors or None,
         "max_upload_mb": args.max_upload_mb, "max_audio_seconds": args.max_audio_seconds,
         "timeout_s": args.timeout, "concurrency": args.concurrency, "executor": executor,
-        "process_workers": args.process_workers, "debug": args.debug, "docs_public": not args.private_docs,
+        "process_workers": args.process_workers, "debug": args.debug, "docs_public": bool(args.public_docs),
     }
 
 

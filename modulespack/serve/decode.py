@@ -5,7 +5,6 @@ JSON, a multipart form, a urlencoded form, a bare WAV or the query string, then 
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
 from urllib.parse import parse_qsl
@@ -14,7 +13,7 @@ import numpy as np
 from starlette.requests import Request
 
 from .errors import ServeError
-from .values import b64decode
+from .values import b64decode, loads_json
 
 if TYPE_CHECKING:
     from .form import GraphForm, OutputPlan
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
 WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
 AUDIO_BODY_TYPES = {*WAV_TYPES, "application/octet-stream"}  # a bare body taken as the one audio input
 RESERVED_QUERY = {"fetch", "wav_format"}  # query parameters that are not inputs
+DEFAULT_RATE = 16000  # Hz: an audio input sent as samples, without a rate, is limited in length at this rate
 MAX_FORM_PARTS = 256  # files, and text fields, in one multipart form
 MB = 1024 * 1024
 
@@ -132,7 +132,7 @@ def split_fetch(values: Iterable[Any]) -> tuple[str, ...] | None:
             s = v.strip()
             if s.startswith("["):
                 try:
-                    lst = json.loads(s)
+                    lst = loads_json(s)
                 except ValueError:
                     raise ServeError(422, f"fetch: invalid JSON list {s[:60]!r}", port="fetch") from None
                 out += [str(x) for x in lst]
@@ -147,7 +147,7 @@ def _json_object(text: str | bytes, bad_json: str, not_object: str, **where: str
     """`text` parsed as a JSON object, or a 422 ServeError saying `bad_json` (a template: "{err}" stands
     for the parser's message) or `not_object`; `where` (kind= or port=) goes into the answer."""
     try:
-        obj = json.loads(text)
+        obj = loads_json(text)
     except ValueError as err:
         raise ServeError(422, bad_json.format(err=err), **where) from None
     if not isinstance(obj, dict):
@@ -266,6 +266,7 @@ def decode_inputs(form: "GraphForm", values: Mapping[str, Any], texts: Mapping[s
     input is filled from its WAV."""
     feeds: dict[str, Any] = {}
     rates: dict[str, tuple[int, str]] = {}  # audio input -> (its WAV's rate, its rate input)
+    sample_lists: list[str] = []  # audio inputs given as JSON lists of samples
     fields = form.fields
     for src in (texts, values, files):
         for n in src:
@@ -297,6 +298,8 @@ def decode_inputs(form: "GraphForm", values: Mapping[str, Any], texts: Mapping[s
             audio(n, b64decode(b64, n), None)
         else:
             feeds[n] = f.decode(v)
+            if f.kind == "audio":
+                sample_lists.append(n)
     for n, (data, filename) in files.items():
         f = fields[n]
         if f.kind == "audio":
@@ -309,8 +312,34 @@ def decode_inputs(form: "GraphForm", values: Mapping[str, Any], texts: Mapping[s
             except UnicodeDecodeError:
                 raise ServeError(422, f"input '{n}': the uploaded file is not UTF-8 text", port=n) from None
             feeds[n] = f.from_text(text)
+    for n in sample_lists:
+        _check_samples_length(form, n, feeds)
     _fill_rates(form, feeds, rates)
     return feeds
+
+
+def _check_samples_length(form: "GraphForm", name: str, feeds: Mapping[str, Any]) -> None:
+    """413 if audio input `name`, given as a list of samples, is longer than `max_audio_seconds` at
+    the rate sent for its rate input (else that input's default, else DEFAULT_RATE)."""
+    f = form.fields[name]
+    x = feeds[name]
+    samples = int(np.shape(x)[0]) if np.ndim(x) else 1
+    rate, source = None, ""
+    if f.rate:
+        rate, source = feeds.get(f.rate), f"'{f.rate}'"
+        if rate is None:
+            rate, source = form.fields[f.rate].default, f"the default of '{f.rate}'"
+    try:
+        rate = float(rate)
+    except (TypeError, ValueError):
+        rate = None
+    if rate is None or not (0 < rate < float("inf")):
+        rate, source = float(DEFAULT_RATE), "the default rate"
+    seconds = samples / rate
+    if seconds > form.max_audio_seconds:
+        raise ServeError(413, f"input '{name}': audio is {seconds:.1f} s long ({samples} samples at {rate:g} Hz, "
+                              f"{source}); the limit is {form.max_audio_seconds:g} s",
+                         port=name, limit_seconds=form.max_audio_seconds)
 
 
 def _fill_rates(form: "GraphForm", feeds: dict[str, Any], rates: Mapping[str, tuple[int, str]]) -> None:

@@ -3,7 +3,6 @@ graph listing, spec and diagram, and a run route per graph (a form each in /docs
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from .openapi import generic_run_operation, graph_models, model_name, run_operat
 from .registry import GraphEntry
 from .run import run_graph
 from .state import ServeState
+from .values import loads_json
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -52,6 +52,7 @@ def add_page_routes(app: FastAPI, state: ServeState) -> None:
     async def readyz(request: Request) -> Response:
         state.check_key(request)
         reg = state.registry
+        reg.check_process_pool()  # a worker killed while idle: a new pool, "starting" until warm
         if not reg.process_ready:
             try:  # nothing started the workers (no lifespan, e.g. mounted): start them now
                 await asyncio.wait_for(asyncio.shield(state.start_warm_up()), 0.05)
@@ -148,7 +149,7 @@ async def _diagram(e: GraphEntry, timings: str | None, fmt: str) -> Response:
     ms: dict[str, float] | None = None
     if timings:
         try:
-            raw = json.loads(timings)
+            raw = loads_json(timings)
         except ValueError as err:
             raise ServeError(422, f"timings: invalid JSON ({err})", port="timings") from None
         if not isinstance(raw, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -31,6 +31,16 @@ class ServeState:
         self.metrics = Metrics(self.graphs, {n: e.graph.order for n, e in self.graphs.items()})
         for n, e in self.graphs.items():
             self.metrics.set_ready(n, e.executor, e.executor == "thread")
+        registry.on_pool_reset = self._pool_reset
+
+    def _pool_reset(self) -> None:
+        """The process pool is being replaced (a worker died, or was killed after a timeout): not
+        ready until the new one is warm."""
+        asyncio.get_running_loop()  # RuntimeError without one: the next /readyz starts the warm-up
+        for n, e in self.graphs.items():
+            if e.executor == "process":
+                self.metrics.set_ready(n, "process", False)
+        self.start_warm_up()
 
     def check_key(self, request: Request) -> None:
         if not self.keys:
@@ -66,7 +76,7 @@ class ServeState:
         return e
 
     def check_docs_key(self, request: Request) -> None:
-        """/docs, /openapi.json: public unless `docs_public` is off."""
+        """/docs, /openapi.json: need the API key (when keys are set) unless `docs_public`."""
         if not self.docs_public:
             self.check_key(request)
 

@@ -16,6 +16,41 @@ from ..core.ports import value_checker
 from .errors import ServeError
 
 
+MAX_JSON_DEPTH = 100  # nesting of lists and objects in a request's JSON (arrays need their ndim, <= 64)
+
+
+class JSONDepthError(ValueError):
+    """JSON nested deeper than MAX_JSON_DEPTH (a ValueError: callers answer 422 as for invalid JSON)."""
+
+
+def _too_deep(obj: Any, limit: int) -> bool:
+    """Is `obj` (parsed JSON) nested more than `limit` lists/objects deep? Iterative: no recursion."""
+    containers = (list, dict)
+    stack = [(obj, 1)] if type(obj) in containers else []
+    while stack:
+        v, depth = stack.pop()
+        if depth > limit:
+            return True
+        items = v.values() if type(v) is dict else v
+        if type(v) is list and not any(t in containers for t in set(map(type, v))):
+            continue  # a list of numbers (the common big case): one C-level pass
+        stack += [(x, depth + 1) for x in items if type(x) in containers]
+    return False
+
+
+def loads_json(text: str | bytes) -> Any:
+    """`json.loads`, refusing (JSONDepthError, a ValueError) JSON nested more than MAX_JSON_DEPTH deep:
+    the parser itself would raise RecursionError at about 1000, and what is decoded later (arrays,
+    answers echoing an input) would not cope with depths near that either."""
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        raise JSONDepthError(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
+    if _too_deep(obj, MAX_JSON_DEPTH):
+        raise JSONDepthError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    return obj
+
+
 def b64decode(value: str, port: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
@@ -161,7 +196,9 @@ def text_decoder(name: str, port: Port, kind: str, decode: Callable[[Any], Any])
                 return decode(False)
             raise bad_input(name, f"expected true or false, got {s[:40]!r}")
         try:
-            value = json.loads(t)
+            value = loads_json(t)
+        except JSONDepthError as e:
+            raise bad_input(name, f"invalid JSON ({e})") from None
         except ValueError as e:
             if kind == "any" or port.dtype in ("str", "bytes"):
                 return decode(s)

@@ -1,14 +1,21 @@
-"""Process-pool side of `executor="process"`: each worker process builds its own Sessions from the
-graph files once (in the pool initializer) and runs requests on them.
+"""Process-pool side of `executor="process"`: each worker process builds its own Sessions once (in the
+pool initializer) from the specs the server validated at start-up, and runs requests on them.
 
 Results and errors cross the process boundary as plain tuples, so nothing depends on exception
 classes pickling well.
+
+Each worker owns one slot of a shared table (`SLOT` bytes) where it writes `task:node` while it runs a
+task (the server names the running node on a timeout, and finds which worker to stop), and its pid
+in a shared array (the server kills the worker of a run that timed out).
 """
 from __future__ import annotations
 
 import os
 import traceback
+from pathlib import Path
 from typing import Any
+
+from .registry import TRACKER, Tracker, instrument
 
 SLOT = 256  # bytes per worker in the shared "which node is running" table
 
@@ -18,46 +25,57 @@ _SLOTS: Any = None
 _SLOT_OFFSET = -1
 
 
-class SlotTracker:
-    """A registry.Tracker that also writes `task:node` into this worker's slot of a shared table,
-    so the server can name the running node when a run times out (no IPC per node: a memory write)."""
-    __slots__ = ("task", "_node", "since")
+def _write_slot(text: str) -> None:
+    if _SLOTS is not None and _SLOT_OFFSET >= 0:
+        data = text.encode("utf-8")[:SLOT - 1]
+        _SLOTS[_SLOT_OFFSET:_SLOT_OFFSET + SLOT] = data + bytes(SLOT - len(data))
+
+
+class SlotTracker(Tracker):
+    """A Tracker that also writes `task:node` into this worker's slot of the shared table, so the
+    server can name the running node when a run times out (no IPC per node: a memory write)."""
+    __slots__ = ("task",)
 
     def __init__(self, task: int):
+        super().__init__()
         self.task = task
-        self._node: str | None = None
-        self.since = 0.0
+        _write_slot(f"{task}:")  # running, before any node: the server can find this worker
 
-    @property
-    def node(self) -> str | None:
-        return self._node
+    def changed(self) -> None:
+        _write_slot(f"{self.task}:{self.running() or ''}")
 
-    @node.setter
-    def node(self, value: str | None) -> None:
-        self._node = value
-        if _SLOTS is not None and _SLOT_OFFSET >= 0:
-            data = f"{self.task}:{value or ''}".encode("utf-8")[:SLOT - 1]
-            _SLOTS[_SLOT_OFFSET:_SLOT_OFFSET + SLOT] = data + bytes(SLOT - len(data))
+    def clear(self) -> None:
+        _write_slot("")
+
+
+def _entries(slots: Any) -> list[bytes]:
+    raw = bytes(slots[:])
+    return [raw[i:i + SLOT].split(b"\0", 1)[0] for i in range(0, len(raw), SLOT)]
+
+
+def find_task(slots: Any, task: int) -> tuple[int, str | None] | None:
+    """(worker index, running node) of task `task` from the shared table, or None if no worker runs
+    it now (best effort)."""
+    prefix = f"{task}:".encode()
+    for index, entry in enumerate(_entries(slots)):
+        if entry.startswith(prefix):
+            return index, entry[len(prefix):].decode("utf-8", "replace") or None
+    return None
 
 
 def read_slots(slots: Any, task: int) -> str | None:
     """The node task `task` is running, from the shared table (best effort)."""
-    raw = bytes(slots[:])
-    prefix = f"{task}:".encode()
-    for i in range(0, len(raw), SLOT):
-        entry = raw[i:i + SLOT].split(b"\0", 1)[0]
-        if entry.startswith(prefix):
-            node = entry[len(prefix):].decode("utf-8", "replace")
-            return node or None
-    return None
+    found = find_task(slots, task)
+    return found[1] if found else None
 
 
-def init_worker(graphs: dict[str, str], session_options: dict[str, Any], slots: Any = None,
-                counter: Any = None) -> None:
-    """Build one Session per graph (name -> file path); a graph that fails is remembered, not fatal."""
+def init_worker(graphs: dict[str, tuple[dict, str]], session_options: dict[str, Any], slots: Any = None,
+                counter: Any = None, pids: Any = None) -> None:
+    """Build one Session per graph (name -> (validated spec as a dict, its file path, for relative
+    module paths)); a graph that fails is remembered, not fatal."""
     global _SLOTS, _SLOT_OFFSET
     from ..core import Session
-    from .registry import instrument
+    from ..core.spec import parse_graph
 
     if slots is not None and counter is not None:
         with counter.get_lock():
@@ -65,9 +83,12 @@ def init_worker(graphs: dict[str, str], session_options: dict[str, Any], slots: 
             counter.value += 1
         if (index + 1) * SLOT <= len(slots):
             _SLOTS, _SLOT_OFFSET = slots, index * SLOT
-    for name, path in graphs.items():
+            if pids is not None and index < len(pids):
+                pids[index] = os.getpid()
+    for name, (data, path) in graphs.items():
         try:
-            _SESSIONS[name] = sess = Session(path, **session_options)
+            # the spec the server validated, not the file as it is now (it may have been edited)
+            _SESSIONS[name] = sess = Session(parse_graph(data, Path(path)), **session_options)
             instrument(sess)
         except Exception as e:  # reported on every run of that graph
             _SETUP_ERRORS[name] = f"{type(e).__name__}: {e}"
@@ -81,13 +102,13 @@ def run(name: str, feeds: dict[str, Any], fetches: tuple[str, ...], task: int = 
     """("ok", outputs, timings, seconds) | ("feed", message, port) | ("node", message, node, module, tb)
     | ("error", message, tb)."""
     from ..core import FeedError, NodeError
-    from .registry import _local
 
     sess = _SESSIONS.get(name)
     if sess is None:
         return ("error", f"graph '{name}' could not be set up in worker process {os.getpid()}: "
                          f"{_SETUP_ERRORS.get(name, 'unknown graph')}", "")
-    tracker = _local.tracker = SlotTracker(task)
+    tracker = SlotTracker(task)
+    token = TRACKER.set(tracker)
     try:
         res = sess.run(feeds, fetches)
     except FeedError as e:
@@ -97,8 +118,8 @@ def run(name: str, feeds: dict[str, Any], fetches: tuple[str, ...], task: int = 
     except Exception as e:
         return ("error", f"{type(e).__name__}: {e}", traceback.format_exc())
     finally:
-        _local.tracker = None
-        tracker.node = None
+        TRACKER.reset(token)
+        tracker.clear()
     return ("ok", res.outputs, res.timings, res.seconds)
 
 

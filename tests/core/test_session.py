@@ -308,3 +308,24 @@ def test_auto_mode_notices_nodes_that_became_slow(write):
     cls.peak = 0
     s.run({"x": 0})
     assert cls.peak == 2
+
+
+def test_context_variables_reach_modules_on_the_pool(write):
+    import contextvars
+    p = write("fan.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: s1, module: Sleep, params: {seconds: 0.01}, inputs: {x: $x}}
+          - {name: s2, module: Sleep, params: {seconds: 0.01}, inputs: {x: $x}}
+        """)
+    var = contextvars.ContextVar("request", default=None)
+    s = mp.Session(p, parallel=True)
+    seen = {}
+    for name in ("s1", "s2"):
+        orig = s.modules[name].run
+        s.modules[name].run = (lambda orig, name: lambda x: (seen.__setitem__(name, (var.get(), threading.get_ident())), orig(x))[1])(orig, name)
+    var.set("req-42")
+    s.run({"x": 1})
+    assert {v[0] for v in seen.values()} == {"req-42"}
+    assert len({v[1] for v in seen.values()}) == 2  # one of them did run on a pool thread

@@ -22,7 +22,8 @@ def test_api_keys(graph_dir):
         assert c.get(path, headers={"X-API-Key": "k1"}).status_code in (200, 503), path
     assert c.get("/healthz").status_code == 200
     assert c.get("/").status_code == 200
-    s = c.get("/openapi.json").json()
+    assert c.get("/openapi.json").status_code == 401                  # the docs list every port: keyed too
+    s = c.get("/openapi.json", headers={"X-API-Key": "k1"}).json()
     assert "apiKey" in s["components"]["securitySchemes"]
 
 

@@ -68,7 +68,8 @@ def test_every_route_over_http(server, sine_wav, read_wav):
         assert c.get("/graphs/arith", headers=KEY).json()["name"] == "arith"
         assert c.get("/graphs/arith/diagram", headers=KEY, params={"format": "dot"}).text.startswith("digraph")
         assert c.get("/").status_code == 200
-        assert c.get("/openapi.json").json()["paths"]["/graphs/arith/run"]
+        assert c.get("/openapi.json").status_code == 401
+        assert c.get("/openapi.json", headers=KEY).json()["paths"]["/graphs/arith/run"]
 
         r = c.post("/graphs/arith/run", json={"inputs": {"a": 1, "b": 2}}, headers=KEY)
         assert r.json()["outputs"] == {"result": 1.0, "doubled": 6.0}

@@ -1,0 +1,249 @@
+"""The web app under trouble: worker processes killed or hung, graph files edited after start-up, nodes
+on the Session's own threads at a timeout, deeply nested JSON, audio sent as samples, and who may
+read the API docs."""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import textwrap
+import threading
+import time
+
+from fastapi.testclient import TestClient
+
+from modulespack.serve import create_app
+
+READY_S = 60  # worker processes spawn and build their Sessions within this
+
+
+def write_graphs(graph_dir, folder, **graphs: str):
+    """Graph files in `folder` (dedented), beside a link to the test modules (module_paths: [modules])."""
+    if not (folder / "modules").exists():
+        (folder / "modules").symlink_to(graph_dir / "modules")
+    paths = []
+    for name, text in graphs.items():
+        path = folder / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text))
+        paths.append(path)
+    return paths
+
+
+def wait_ready(c: TestClient) -> None:
+    deadline = time.monotonic() + READY_S
+    while (r := c.get("/readyz")).status_code != 200:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.1)
+
+
+def children() -> set[int]:
+    return {p.pid for p in multiprocessing.active_children()}
+
+
+def wait_gone(pid: int, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while pid in children():
+        assert time.monotonic() < deadline, f"process {pid} is still alive"
+        time.sleep(0.05)
+
+
+SLOW = """
+    name: slow
+    module_paths: [modules]
+    inputs: {x: float}
+    nodes:
+      - {name: slow, module: Slow, params: {seconds: 0.0}, inputs: {x: $x}}
+    outputs: {y: slow/y}
+"""
+
+# two branches: the Session sends the first, `stuck`, to its own thread pool (its cost is not known
+# yet) and runs the last ready one, `quick`, on the calling thread
+HANG = """
+    name: hang
+    module_paths: [modules]
+    inputs: {x: float}
+    nodes:
+      - {name: stuck, module: Slow, params: {seconds: %s}, inputs: {x: $x}}
+      - {name: quick, module: Slow, params: {seconds: 0.0}, inputs: {x: $x}}
+    outputs: {a: quick/y, b: stuck/y}
+"""
+
+
+# ---------------------------------------------------------------------------- process executor
+
+
+def test_process_pool_recovers_when_an_idle_worker_is_killed(graph_dir, tmp_path):
+    before = children()
+    paths = write_graphs(graph_dir, tmp_path, slow=SLOW)
+    app = create_app(paths, executor="process", process_workers=2, timeout_s=20)
+    with TestClient(app) as c:
+        wait_ready(c)
+        assert c.post("/graphs/slow/run", json={"x": 1}).status_code == 200
+        # a worker is killed while idle (kill -9, the OOM killer): the pool is broken, no run noticed
+        victim = sorted(children() - before)[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_gone(victim)
+        time.sleep(0.3)  # the pool's manager thread marks it broken
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.json()["status"] == "starting", r.text  # being rebuilt
+        wait_ready(c)
+        for x in (1, 2, 3):
+            r = c.post("/graphs/slow/run", json={"x": x})
+            assert r.status_code == 200, r.text
+            assert r.json()["outputs"]["y"] == x
+
+        # again, and this time a run is the first to find the broken pool: it is retried on a new one
+        victim = app.state.modulespack.registry.worker_pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_gone(victim)
+        time.sleep(0.3)
+        r = c.post("/graphs/slow/run", json={"x": 4})
+        assert r.status_code == 200, r.text
+        wait_ready(c)
+        assert c.post("/graphs/slow/run", json={"x": 5}).json()["outputs"]["y"] == 5
+
+
+def test_process_workers_run_the_validated_spec_not_the_edited_file(graph_dir, tmp_path):
+    (path,) = write_graphs(graph_dir, tmp_path, slow=SLOW)
+    app = create_app(path, executor="process", process_workers=1, timeout_s=20)
+    # the file changes after start-up (a deploy, an editor): what was validated is what runs
+    path.write_text(textwrap.dedent("""
+        name: slow
+        module_paths: [modules]
+        inputs: {x: float}
+        nodes:
+          - {name: slow, module: Slow, params: {seconds: 0.0}, inputs: {x: $x}}
+          - {name: kaboom, module: Boom, inputs: {x: slow/y}}
+        outputs: {y: kaboom/y}
+    """))
+    with TestClient(app) as c:
+        wait_ready(c)
+        r = c.post("/graphs/slow/run", json={"x": 7})
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"] == {"y": 7.0} and set(r.json()["timings_ms"]) == {"slow"}
+        assert [n["name"] for n in c.get("/graphs/slow").json()["nodes"]] == ["slow"]
+
+
+def test_a_hung_process_run_is_killed_and_other_runs_go_on(graph_dir, tmp_path):
+    before = children()
+    paths = write_graphs(graph_dir, tmp_path, slow=SLOW, hang=HANG % 60)
+    app = create_app(paths, executor="process", process_workers=1, timeout_s=1.0)
+    with TestClient(app) as c:
+        wait_ready(c)
+        assert c.post("/graphs/slow/run", json={"x": 1}).status_code == 200
+        (worker,) = children() - before
+        hung = c.post("/graphs/hang/run", json={"x": 1})
+        assert hung.status_code == 504, hung.text
+        wait_gone(worker)  # killed: it would have held the only worker for 60 s
+        wait_ready(c)
+        for x in (1, 2):
+            r = c.post("/graphs/slow/run", json={"x": x})
+            assert r.status_code == 200, r.text
+        # the node ran on the worker's Session thread pool, and is named
+        assert hung.json()["node"] == "stuck" and hung.json()["node_state"] == "running", hung.text
+        assert "running node 'stuck'" in hung.json()["error"]
+
+
+def test_a_hung_run_does_not_take_down_the_runs_beside_it(graph_dir, tmp_path):
+    paths = write_graphs(graph_dir, tmp_path, hang=HANG % 60, medium=HANG.replace("name: hang", "name: medium") % 1.5)
+    app = create_app(paths, executor="process", process_workers=2, timeout_s=2.0)
+    with TestClient(app) as c:
+        wait_ready(c)
+        out = {}
+
+        def medium():  # in flight on the other worker when the hung run times out
+            time.sleep(1.0)
+            out["medium"] = c.post("/graphs/medium/run", json={"x": 2})
+
+        t = threading.Thread(target=medium)
+        t.start()
+        r = c.post("/graphs/hang/run", json={"x": 1})
+        t.join(30)
+        assert r.status_code == 504, r.text
+        assert out["medium"].status_code == 200, out["medium"].text  # not killed with the hung worker
+        assert out["medium"].json()["outputs"] == {"a": 2.0, "b": 2.0}
+
+
+# ---------------------------------------------------------------------------- thread executor
+
+
+def test_timeout_names_a_node_on_the_sessions_thread_pool(graph_dir, tmp_path):
+    paths = write_graphs(graph_dir, tmp_path, hang=HANG % 3)
+    with TestClient(create_app(paths, timeout_s=0.5)) as c:
+        r = c.post("/graphs/hang/run", json={"x": 1})
+        assert r.status_code == 504, r.text
+        assert r.json()["node"] == "stuck" and r.json()["node_state"] == "running", r.json()
+        assert "running node 'stuck'" in r.json()["error"]
+
+
+# ---------------------------------------------------------------------------- input limits
+
+
+def test_deeply_nested_json_is_422_not_500(client, caplog):
+    deep = "[" * 5000 + "]" * 5000
+    medium = "[" * 500 + "]" * 500        # parses, but is no input anyone means
+    caplog.set_level(logging.ERROR, logger="modulespack.serve")
+    cases = [
+        ("/graphs/arith/run", {"content": "[" * 5000}),
+        ("/graphs/arith/run", {"content": '{"a": ' + deep + ', "b": 1}'}),
+        ("/graphs/arith/run", {"content": '{"inputs": {"a": 1, "b": 2}, "fetch": ' + deep + "}"}),
+        ("/graphs/kinds/run", {"content": json.dumps({"text": "x", "n": 1, "flag": True, "m": [[1, 2, 3]],
+                                                      "v": [1], "anything": 0})[:-2] + medium + "}"}),
+        ("/graphs/arith/run?fetch=" + deep, {"json": {"a": 1, "b": 2}}),
+        ("/graphs/kinds/run?m=" + deep, {"json": {"text": "x", "n": 1, "flag": True, "v": [1], "anything": 0}}),
+        ("/graphs/kinds/run?anything=" + medium, {"json": {"text": "x", "n": 1, "flag": True, "m": [[1, 2, 3]],
+                                                          "v": [1]}}),
+    ]
+    for url, kw in cases:
+        headers = {"Content-Type": "application/json"} if "content" in kw else None
+        r = client.post(url, headers=headers, **kw)
+        assert r.status_code == 422, (url, r.text[:300])
+        assert "nested" in r.json()["error"] or "invalid JSON" in r.json()["error"], r.text[:300]
+    r = client.post("/graphs/arith/run", files={"inputs": (None, '{"a": ' + deep + "}")})
+    assert r.status_code == 422 and r.json()["port"] == "inputs", r.text[:300]
+    r = client.get("/graphs/arith/diagram", params={"timings": deep, "format": "dot"})
+    assert r.status_code == 422, r.text[:300]
+    assert not caplog.records, [rec.getMessage()[:200] for rec in caplog.records]
+    # a normal nesting still works
+    r = client.post("/graphs/kinds/run", json={"text": "x", "n": 1, "flag": True, "m": [[1, 2, 3]], "v": [1],
+                                                "anything": {"a": [[[[1]]]]}})
+    assert r.status_code == 200 and r.json()["outputs"]["anything"] == {"a": [[[[1]]]]}
+
+
+def test_audio_as_a_list_of_samples_obeys_max_audio_seconds(graph_dir):
+    c = TestClient(create_app(graph_dir / "gain.yaml", max_audio_seconds=1))
+    r = c.post("/graphs/gain/run", json={"wav": [0.0] * 16000, "sr": 8000})     # 2 s at 8 kHz
+    assert r.status_code == 413, r.text[:300]
+    assert r.json()["port"] == "wav" and "limit is 1 s" in r.json()["error"]
+    r = c.post("/graphs/gain/run", json={"wav": [0.0] * 4000, "sr": 8000})      # 0.5 s
+    assert r.status_code == 200 and r.json()["outputs"]["wav"]["seconds"] == 0.5
+    r = c.post("/graphs/gain/run", json={"inputs": {"wav": [0.0] * 20000}})     # no rate: 16 kHz is assumed
+    assert r.status_code == 413 and r.json()["port"] == "wav", r.text
+    r = c.post("/graphs/gain/run", json={"wav": [0.0] * 9000, "sr": 8000.0})    # 1.1 s
+    assert r.status_code == 413 and "9000 samples at 8000 Hz" in r.json()["error"], r.text
+
+
+# ---------------------------------------------------------------------------- docs
+
+
+def test_docs_need_the_key_by_default_when_keys_are_set(graph_dir):
+    c = TestClient(create_app(graph_dir / "arith.yaml", api_keys=["k"]))
+    for path in ("/docs", "/openapi.json"):
+        assert c.get(path).status_code == 401, path
+        assert c.get(path, headers={"X-API-Key": "k"}).status_code == 200, path
+    c = TestClient(create_app(graph_dir / "arith.yaml", api_keys=["k"], docs_public=True))
+    assert c.get("/openapi.json").status_code == 200 and c.get("/docs").status_code == 200
+    assert c.get("/graphs").status_code == 401
+    c = TestClient(create_app(graph_dir / "arith.yaml"))                      # no keys: all public
+    assert c.get("/openapi.json").status_code == 200
+
+
+def test_cli_public_docs_option(graph_dir):
+    import argparse
+
+    from modulespack.serve.cli import add_parser, options_from_args
+    p = add_parser(argparse.ArgumentParser().add_subparsers())
+    assert options_from_args(p.parse_args([str(graph_dir), "--api-key", "k"]))["docs_public"] is False
+    assert options_from_args(p.parse_args([str(graph_dir), "--api-key", "k", "--public-docs"]))["docs_public"] is True
