@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .registry import TRACKER, Tracker, instrument
+from .tracking import TRACKER, Tracker, instrument
 
 SLOT = 256  # bytes per worker in the shared "which node is running" table
 

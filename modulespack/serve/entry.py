@@ -1,0 +1,66 @@
+"""One served graph: its validated graph and Session, its form, and what its runs share (a thread
+pool, a concurrency limit per event loop, recent node timings)."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Mapping
+
+from ..core import BuiltGraph, Session
+from .form import GraphForm
+
+
+class GraphEntry:
+    """One served graph: its validated graph, Session (thread executor), form, limits and pools."""
+
+    def __init__(self, name: str, path: Path, graph: BuiltGraph, session: Session | None, executor: str,
+                 concurrency: int, max_audio_seconds: float):
+        self.name = name
+        self.path = path
+        self.graph = graph
+        self.session = session
+        self.executor = executor
+        self.concurrency = concurrency
+        self.form = GraphForm(graph, max_audio_seconds)
+        self.cost: dict[str, float] = {}          # node -> recent seconds (names the slowest on a timeout)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._sems: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = \
+            weakref.WeakKeyDictionary()
+        self.svg: bytes | None = None              # diagram without timings, drawn once
+
+    @property
+    def description(self) -> str:
+        return self.graph.spec.description.strip()
+
+    def semaphore(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore:
+        # one per event loop: an asyncio.Semaphore binds to the loop it first waits on (a TestClient
+        # without `with` runs each request on a new loop); under uvicorn there is one loop.
+        sem = self._sems.get(loop)
+        if sem is None:
+            sem = self._sems[loop] = asyncio.Semaphore(self.concurrency)
+        return sem
+
+    def thread_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"serve-{self.name}")
+        return self._pool
+
+    def note_timings(self, timings: Mapping[str, float]) -> None:
+        cost = self.cost
+        for n, dt in timings.items():
+            old = cost.get(n)
+            cost[n] = dt if old is None else 0.8 * old + 0.2 * dt
+
+    def slowest(self) -> str | None:
+        return max(self.cost, key=self.cost.__getitem__) if self.cost else None
+
+    def shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
