@@ -164,12 +164,12 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
     if order:
         _propagate_sizes(nodes, order, problem)
 
-
     for name in optional_inputs:
         port = declared.get(name) or Port()
         try:
             defaults[name] = coerce(port, spec.inputs[name]["default"])
-            why = value_checker(port)(defaults[name]) if value_checker(port) else None
+            check = value_checker(port)
+            why = check(defaults[name]) if check else None
         except (TypeError, ValueError) as e:
             why = str(e)
         if why:

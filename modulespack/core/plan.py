@@ -46,10 +46,10 @@ class Plan:
         return NodeError([name], self.module_names[name], e, f"{type(e).__name__}: {e}")
 
     def output_error(self, name: str, out: Any) -> NodeError:
-        return NodeError([name], self.module_names[name], None, _output_mismatch(self, name, out))
+        return NodeError([name], self.module_names[name], None, _output_mismatch(out))
 
 
-def _output_mismatch(plan: Plan, name: str, out: Any) -> str:
+def _output_mismatch(out: Any) -> str:
     if not isinstance(out, dict):
         return f"run() must return a dict of outputs, returned {type(out).__name__}"
     return f"run() returned outputs {sorted(out)}, which lack ones this graph uses"
