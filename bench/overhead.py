@@ -3,22 +3,28 @@
     python bench/overhead.py [--runs N]
 
 Graphs: a chain of 50 trivial nodes (y = x + 1 on an int) and a 16-branch fan-out/fan-in
-(one source, 16 independent y = x + 1 branches, one node summing them). Also times building
-and validating a 1,000-node graph. Target: at most 1.5 us of overhead per node with run-time
-checks off, 3 us with them on; building 1,000 nodes under 0.5 s.
+(one source, 16 independent y = x + 1 branches, one node summing them); the chain also with a
+cancel token (a run that can be stopped between nodes, as the server's are). Also times building
+and validating a 1,000-node graph, from a spec and from its YAML file (libyaml's C parser, beside
+the pure-Python two-pass loading used before). Target: at most 1.5 us of overhead per node with
+run-time checks off, 3 us with them on; building 1,000 nodes under 0.5 s, from YAML under 0.1 s.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import modulespack as mp  # noqa: E402
 from modulespack import Module, Port  # noqa: E402
 from modulespack.core.registry import Registry  # noqa: E402
+from modulespack.core import spec as spec_mod  # noqa: E402
 from modulespack.core.spec import parse_graph  # noqa: E402
 
 
@@ -88,9 +94,11 @@ def main() -> None:
     args = ap.parse_args()
 
     rows = []
-    for label, spec, plain, n_nodes in (
-        ("chain of 50", chain_spec(50), plain_chain, 50),
-        ("fan-out 16", fan_spec(16), plain_fan, 18),
+    token = mp.CancelToken()
+    for label, spec, plain, n_nodes, cancel in (
+        ("chain of 50", chain_spec(50), plain_chain, 50, None),
+        ("fan-out 16", fan_spec(16), plain_fan, 18, None),
+        ("chain+cancel", chain_spec(50), plain_chain, 50, token),
     ):
         g = mp.build_graph(parse_graph(spec), registry=REG)
         base = best_of(lambda: plain(1), args.runs)
@@ -98,8 +106,8 @@ def main() -> None:
         for check in (False, True):
             s = mp.Session(g, check=check)
             for _ in range(3):  # warm-up: compile the plan, learn that nodes are cheap
-                assert s.run({"x": 1})["y"] == expect
-            t = best_of(lambda: s.run({"x": 1}), args.runs)
+                assert s.run({"x": 1}, cancel=cancel)["y"] == expect
+            t = best_of(lambda: s.run({"x": 1}, cancel=cancel), args.runs)
             over = (t - base) / n_nodes * 1e6
             target = 3.0 if check else 1.5
             rows.append((label, "on" if check else "off", t / n_nodes * 1e6, base / n_nodes * 1e6, over,
@@ -122,8 +130,35 @@ def main() -> None:
     assert s.run({"x": 0})["y"] == 1000
     print(f"\nbuild + validate 1,000-node graph: {build * 1000:.1f} ms (target < 500 ms); "
           f"Session set-up {sess * 1000:.1f} ms")
+    yaml_c, yaml_py = yaml_build_times()
+    print(f"the same from its YAML file (load + validate + build): {yaml_c * 1000:.1f} ms with "
+          f"{'libyaml' if yaml.__with_libyaml__ else 'pure-Python PyYAML (no libyaml!)'} "
+          f"(target < 100 ms: {'ok' if yaml_c < 0.1 else 'MISSED'}); "
+          f"pure-Python two-pass loading as before: {yaml_py * 1000:.1f} ms")
     print("For scale (measured by the project on this kind of machine): plain calls 0.03 us/node, "
           "modulespack2 12-16 us, Hamilton 9 us, Dask 22 us, a Ray task ~1,400 us.")
+
+
+def yaml_build_times(repeat: int = 3) -> tuple[float, float]:
+    """Best seconds to build the 1,000-node chain from a YAML file: as load_graph reads it now, and
+    as it did before (pure-Python loader, then a second pure-Python pass for the nodes' lines)."""
+    py_loader = spec_mod.unique_key_loader(yaml.SafeLoader)
+
+    def old_way(path: Path) -> None:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=py_loader)
+        spec = parse_graph(data, path)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        for item, node in zip(dict((k.value, v) for k, v in root.value)["nodes"].value, spec.nodes):
+            node.line = item.start_mark.line + 1
+        mp.build_graph(spec, registry=REG)
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "chain1000.yaml"
+        path.write_text(yaml.safe_dump(chain_spec(1000), sort_keys=False), encoding="utf-8")
+        now = best_of(lambda: mp.build_graph(path, registry=REG), 1, repeat)
+        before = best_of(lambda: old_way(path), 1, repeat)
+    return now, before
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ from __future__ import annotations
 import graphlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from .errors import GraphError, Problem
 from .module import Module, init_defaults
+from .nested import graph_module_class
 from .ports import Port, coerce, edge_problem, value_checker
 from .registry import Registry, default_registry
 from .spec import Const, Edge, GraphInput, GraphSpec, load_graph
@@ -40,6 +41,26 @@ class BuiltGraph:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def inputs_upstream(self, node: str, ports: Iterable[str] | None = None) -> tuple[str, ...]:
+        """The graph inputs whose values reach `ports` of `node` (all its inputs when None): a
+        graph input directly, or every graph input that an upstream node depends on.
+
+        >>> g.inputs_upstream("tts", ["text"])      # doctest: +SKIP
+        ('text',)
+        """
+        sources = self.nodes[node].sources
+        todo = list(sources.values()) if ports is None else [sources[p] for p in ports if p in sources]
+        found: set[str] = set()
+        seen: set[str] = set()
+        while todo:
+            src = todo.pop()
+            if isinstance(src, GraphInput):
+                found.add(src.name)
+            elif isinstance(src, Edge) and src.node not in seen:
+                seen.add(src.node)
+                todo += self.nodes[src.node].sources.values()
+        return tuple(k for k in self.inputs if k in found)
 
 
 def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None,
@@ -86,7 +107,6 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
                 for p in e.problems:
                     problem(f"in nested graph {ns.module}: {p}", ns.name, kind=p.kind)
                 continue
-            from .nested import graph_module_class
             cls = graph_module_class(sub)
         else:
             try:

@@ -78,14 +78,74 @@ class NodeError(RuntimeError):
 
     def __reduce__(self):
         # engines send errors back from worker processes; an unpicklable cause becomes its text
-        import pickle
-        cause = self.cause
-        try:
-            pickle.dumps(cause)
-        except Exception:
-            cause = RuntimeError(f"{type(cause).__name__}: {cause}")
-        return (NodeError, (self.path, self.module, cause, self.detail, self.traceback))
+        return (NodeError, (self.path, self.module, _picklable(self.cause), self.detail, self.traceback))
 
     def nested_in(self, outer: str) -> "NodeError":
         """The same failure seen from one graph further out."""
         return NodeError([outer, *self.path], self.module, self.cause, self.detail, self.traceback)
+
+
+class InputError(ValueError):
+    """Raised by a module whose input values are wrong: empty text, a rate it cannot use,
+    non-finite samples. The caller's mistake, not a fault of the module: front ends answer it as
+    such (HTTP 422), where any other exception a module raises is a server fault (HTTP 500).
+
+    `port` names the module's input that was wrong, when one is; the Session traces it back
+    through the graph's edges to the graph inputs it came from.
+
+    >>> raise InputError("empty text (nothing to synthesise)", port="text")   # doctest: +SKIP
+    """
+
+    def __init__(self, message: str, port: str | None = None):
+        self.port = port
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (InputError, (str(self), self.port))
+
+
+class NodeInputError(NodeError):
+    """A module refused its input values (it raised InputError): the caller's mistake.
+
+    `port` is the module's input named by the InputError (None if it named none) and `inputs`
+    the graph inputs that port's value came from, traced back through the edges (outermost graph).
+    """
+
+    def __init__(self, path: list[str], module: str, cause: BaseException | None, message: str,
+                 tb: str | None = None, port: str | None = None, inputs: tuple[str, ...] = ()):
+        self.port = port
+        self.inputs = tuple(inputs)
+        super().__init__(path, module, cause, message, tb)
+        if self.inputs:
+            names = ", ".join(f"'{i}'" for i in self.inputs)
+            self.args = (f"graph input{'s' if len(self.inputs) > 1 else ''} {names}: {message} "
+                         f"(node '{self.node}'" + (f", port '{port}'" if port else "") + ")",)
+
+    def __reduce__(self):
+        return (NodeInputError, (self.path, self.module, _picklable(self.cause), self.detail, self.traceback,
+                                 self.port, self.inputs))
+
+    def nested_in(self, outer: str, inputs: tuple[str, ...] = ()) -> "NodeInputError":
+        """The same refusal seen from one graph further out, whose graph inputs are `inputs`."""
+        return NodeInputError([outer, *self.path], self.module, self.cause, self.detail, self.traceback,
+                              self.port, inputs)
+
+
+class Cancelled(RuntimeError):
+    """A run was cancelled (its CancelToken was set) before it finished; `reason` says why."""
+
+    def __init__(self, reason: str = "cancelled"):
+        self.reason = reason
+        super().__init__(f"run cancelled: {reason}")
+
+    def __reduce__(self):
+        return (Cancelled, (self.reason,))
+
+
+def _picklable(cause: BaseException | None) -> BaseException | None:
+    import pickle
+    try:
+        pickle.dumps(cause)
+        return cause
+    except Exception:
+        return RuntimeError(f"{type(cause).__name__}: {cause}")

@@ -6,12 +6,10 @@ or copying of shared tables (modulespack2 deep-copied its tables per request).
 from __future__ import annotations
 
 import inspect
-from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable
 
-from .errors import FeedError, NodeError
-from .nested import GraphModule
+from .errors import FeedError, InputError, NodeError, NodeInputError
 from .ports import Port, value_checker
 from .spec import Const, Edge, GraphInput
 
@@ -21,7 +19,7 @@ if TYPE_CHECKING:
 
 class Plan:
     __slots__ = ("steps", "template", "feed_slots", "feed_checks", "fetch_slots", "indegree", "roots",
-                 "branches", "session_modules", "runs", "_light", "module_names")
+                 "branches", "graph", "runs", "_light", "module_names")
 
     def wants_pool(self, session: "Session") -> bool:
         """In "auto" mode: is any node slow enough to be worth a thread hop? Re-judged now and then."""
@@ -41,7 +39,17 @@ class Plan:
         return [cost.get(s[0], 1.0) >= session.heavy_seconds for s in self.steps]
 
     def node_error(self, name: str, e: BaseException) -> NodeError:
-        if isinstance(e, NodeError) and isinstance(self.session_modules[name], GraphModule):
+        """What the Session raises when node `name` raised `e` (graph inputs are traced only here,
+        on failure, so runs pay nothing for it)."""
+        if isinstance(e, InputError):
+            ports = [e.port] if e.port in self.graph.nodes[name].sources else None
+            return NodeInputError([name], self.module_names[name], e, str(e), port=e.port,
+                                  inputs=self.graph.inputs_upstream(name, ports))
+        if isinstance(e, NodeInputError):
+            # from a module that runs a graph of its own: that graph's inputs are this node's ports
+            ports = [p for p in e.inputs if p in self.graph.nodes[name].inputs]
+            return e.nested_in(name, self.graph.inputs_upstream(name, ports or None))
+        if isinstance(e, NodeError):  # from a graph run inside the module: name the path to it
             return e.nested_in(name)
         return NodeError([name], self.module_names[name], e, f"{type(e).__name__}: {e}")
 
@@ -133,8 +141,7 @@ def compile_plan(session: "Session", fetches: Any, feeds: dict[str, Any]) -> Pla
         node = g.nodes[n]
         outs = tuple((p, slots[("node", n, p)]) for p in node.outputs if ("node", n, p) in slots)
         checker = output_checker(n, node.cls, node.outputs) if node.cls.check_outputs else None
-        inst = session.modules[n]
-        fn = partial(inst.run_fetch, tuple(p for p, _ in outs)) if isinstance(inst, GraphModule) else inst.run
+        fn = session.modules[n].runner(tuple(p for p, _ in outs))
         steps.append((n, *call_spec(fn, args_of[i]), outs, checker, tuple(sorted(succs[i]))))
 
     plan = Plan()
@@ -146,7 +153,7 @@ def compile_plan(session: "Session", fetches: Any, feeds: dict[str, Any]) -> Pla
     plan.indegree = [len(p) for p in preds]
     plan.roots = [i for i, p in enumerate(preds) if not p][::-1]
     plan.branches = len(plan.roots) > 1 or any(len(s) > 1 for s in succs)
-    plan.session_modules = session.modules
+    plan.graph = g
     plan.module_names = {n: g.nodes[n].cls.__name__ for n in order}
     plan.runs = 0
     plan._light = None

@@ -20,6 +20,10 @@ BROKEN = "<files that failed to import>"  # key in a folder's table; never a val
 #: compat/ adds its adapter here so that core does not need to know the old API.
 ADAPTERS: list[Callable[[Any], type[Module] | None]] = []
 
+#: Called with each module object of a module folder before its file runs. compat/ gives
+#: modulespack2 files their `from module import Module, ...` this way, inside those files only.
+PREPARERS: list[Callable[[Any], None]] = []
+
 
 def as_module_class(obj: Any) -> type[Module] | None:
     if inspect.isclass(obj) and issubclass(obj, Module) and obj is not Module:
@@ -180,6 +184,8 @@ def _exec_folder(folder: Path, tag: str, found: dict[str, Any], broken: dict[str
             spec = importlib.util.spec_from_file_location(modname, path)
             assert spec and spec.loader
             mod = importlib.util.module_from_spec(spec)
+            for prepare in PREPARERS:
+                prepare(mod)
             sys.modules[modname] = mod  # dataclasses and pickling look classes up here
             try:
                 spec.loader.exec_module(mod)

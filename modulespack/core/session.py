@@ -4,14 +4,15 @@ from __future__ import annotations
 import os
 import threading
 from contextvars import copy_context
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from time import perf_counter
 from typing import Any, Iterable, Mapping
 
 from .build import BuiltGraph, build_graph
-from .errors import FeedError, GraphError, Problem
-from .nested import GraphModule
+from .cancel import CURRENT, CancelToken
+from .errors import Cancelled, FeedError, GraphError, Problem
+from .hooks import HOOKS, PREFIX, NodeHooks
 from .plan import NO_ARGS, ONE_KW, ONE_POS, POS, Plan, compile_plan
 from .registry import Registry
 from .spec import GraphSpec
@@ -46,6 +47,10 @@ class Session:
     taken at least `heavy_seconds` go to the pool; cheap nodes run inline, where a thread hop
     would cost more than the work).
 
+    `max_workers` bounds the thread pool (default as `ThreadPoolExecutor`'s, min(32, cores + 4):
+    branches that wait on sleeps, sockets or subprocesses must not be capped at the core count;
+    threads are only started when branches need them).
+
     Safe to call from many threads at once: each run keeps its values in its own list.
 
     >>> with Session("examples/graphs/arith.yaml") as s:      # doctest: +SKIP
@@ -61,7 +66,7 @@ class Session:
         self.check = check
         self.parallel = parallel
         self.heavy_seconds = heavy_seconds
-        self.max_workers = max_workers or max(2, os.cpu_count() or 2)
+        self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._plans: dict[Any, Plan] = {}
@@ -73,12 +78,9 @@ class Session:
         for name in self.graph.order:
             node = self.graph.nodes[name]
             try:
-                if issubclass(node.cls, GraphModule):
-                    inst = node.cls(check=self.check, parallel=self.parallel, max_workers=self.max_workers,
-                                    heavy_seconds=self.heavy_seconds)
-                else:
-                    inst = node.cls(**node.params)
-                    inst.setup()
+                inst = node.cls(**node.params)
+                inst.attach(self)
+                inst.setup()
                 modules[name] = inst
             except GraphError as e:
                 problems += [Problem(f"in nested graph: {p}", file=self._file, node=name, kind=p.kind) for p in e.problems]
@@ -91,15 +93,26 @@ class Session:
             raise GraphError(problems)
         return modules
 
+    def sub_session(self, graph: BuiltGraph) -> "Session":
+        """A Session for a graph run inside one of this Session's modules, with the same options."""
+        return Session(graph, check=self.check, parallel=self.parallel, max_workers=self.max_workers,
+                       heavy_seconds=self.heavy_seconds)
+
     @property
     def _file(self) -> str | None:
         return str(self.graph.spec.path) if self.graph.spec.path else None
 
-    def run(self, feeds: Mapping[str, Any] | None = None, fetches: str | Iterable[str] | None = None) -> Result:
+    def run(self, feeds: Mapping[str, Any] | None = None, fetches: str | Iterable[str] | None = None, *,
+            cancel: CancelToken | None = None) -> Result:
         """Run the nodes that `fetches` need and return their values with per-node timings.
 
         `fetches` names graph outputs or `node/port`s; by default every graph output (or, in a
         graph that declares none, every output of every node).
+
+        `cancel` (default: the token of the run this one is part of, `core.cancel.CURRENT`) stops
+        the run between nodes with `Cancelled` once it is set; it is the current token while the
+        run's modules work, so they can stop mid-work too. Nodes already running are waited for.
+        The node hooks installed in `core.hooks.HOOKS` are told when each node starts and ends.
 
         >>> sess.run({"x": 1}, fetches=["minus/y"]).outputs      # doctest: +SKIP
         {'minus/y': 10}
@@ -122,11 +135,22 @@ class Session:
                     if why:
                         raise FeedError(f"graph input '{name}': {why}", port=name)
             vals[slot] = v
+        token = CURRENT.get() if cancel is None else cancel
+        hooks = HOOKS.get()
         t0 = perf_counter()
-        if self.parallel and plan.branches and (self.parallel is True or plan.wants_pool(self)):
-            timings = self._run_parallel(plan, vals)
-        else:
-            timings = self._run_inline(plan, vals)
+        pool = self.parallel and plan.branches and (self.parallel is True or plan.wants_pool(self))
+        if token is None and hooks is None:
+            timings = self._run_parallel(plan, vals) if pool else self._run_inline(plan, vals)
+        else:  # watched: checks the token and calls the hooks at each node
+            reset = CURRENT.set(cancel) if cancel is not None else None
+            try:
+                if pool:
+                    timings = self._run_parallel(plan, vals, token, hooks)
+                else:
+                    timings = self._run_watched(plan, vals, token, hooks)
+            finally:
+                if reset is not None:
+                    CURRENT.reset(reset)
         return Result({k: vals[s] for k, s in plan.fetch_slots}, timings, perf_counter() - t0)
 
     def _run_inline(self, plan: Plan, vals: list) -> dict[str, float]:
@@ -150,6 +174,8 @@ class Session:
                     out = fn(**{names[0]: get(vals)})
                 else:
                     out = fn(**dict(zip(names, get(vals))))
+            except Cancelled:
+                raise
             except Exception as e:
                 raise plan.node_error(name, e) from e
             timings[name] = pc() - t
@@ -162,6 +188,30 @@ class Session:
                 raise plan.output_error(name, out) from e
         return timings
 
+    def _run_watched(self, plan: Plan, vals: list, token: CancelToken | None,
+                     hooks: NodeHooks | None) -> dict[str, float]:
+        """`_run_inline` for a run with a cancel token or node hooks (kept apart so that the plain
+        loop pays nothing for them)."""
+        timings = {}
+        check = self.check
+        prefix = PREFIX.get() if hooks is not None else ""
+        for step in plan.steps:
+            try:
+                out, timings[step[0]] = _watched(step, vals, token, hooks, prefix)
+            except Exception as e:
+                err = _failure(plan, step[0], e, token)
+                if err is e:
+                    raise
+                raise err from e
+            if check and step[6] is not None:
+                step[6](out)
+            try:
+                for p, s in step[5]:
+                    vals[s] = out[p]
+            except Exception as e:
+                raise plan.output_error(step[0], out) from e
+        return timings
+
     def _pool_executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             with self._pool_lock:
@@ -169,15 +219,20 @@ class Session:
                     self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="modulespack")
         return self._pool
 
-    def _run_parallel(self, plan: Plan, vals: list) -> dict[str, float]:
+    def _run_parallel(self, plan: Plan, vals: list, token: CancelToken | None = None,
+                      hooks: NodeHooks | None = None) -> dict[str, float]:
         """Ready-list scheduler: heavy ready nodes go to the pool while the caller runs the rest."""
         pool = self._pool_executor()
         steps = plan.steps
         remaining = plan.indegree.copy()
         ready = list(plan.roots)
-        pending: dict[Any, int] = {}
+        pending: dict[Future, int] = {}
         timings: dict[str, float] = {}
         heavy = plan.heavy_flags(self)
+        if token is None and hooks is None:
+            call, extra = _timed, ()
+        else:
+            call, extra = _watched, (token, hooks, PREFIX.get() if hooks is not None else "")
 
         def finish(i: int, out: Any) -> None:
             name, outs, checker, succ = steps[i][0], steps[i][5], steps[i][6], steps[i][7]
@@ -193,28 +248,45 @@ class Session:
                 if remaining[j] == 0:
                     ready.append(j)
 
+        def run_here(i: int) -> None:
+            try:
+                out, dt = call(steps[i], vals, *extra)
+            except Exception as e:
+                err = _failure(plan, steps[i][0], e, token)
+                if err is e:
+                    raise
+                raise err from e
+            timings[steps[i][0]] = dt
+            finish(i, out)
+
         try:
             while ready or pending:
                 while ready:
                     i = ready.pop()
                     if heavy[i] and ready:  # the caller runs the last ready node itself
-                        # in the caller's context, so context variables (request ids, tracing)
-                        # set around run() are seen by modules on the pool too
-                        pending[pool.submit(copy_context().run, _timed, steps[i], vals)] = i
+                        # in the caller's context, so context variables (request ids, tracing, the
+                        # cancel token, node hooks) set around run() are seen by modules on the pool too
+                        pending[pool.submit(copy_context().run, call, steps[i], vals, *extra)] = i
                         continue
-                    out, dt = _timed_inline(plan, steps[i], vals)
+                    run_here(i)
+                if not pending:
+                    continue
+                stolen = _steal(pending)
+                if stolen is not None:  # the pool had not started it (busy with other runs): do it here
+                    run_here(pending.pop(stolen))
+                    continue
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    i = pending.pop(f)
+                    try:
+                        out, dt = f.result()
+                    except Exception as e:
+                        err = _failure(plan, steps[i][0], e, token)
+                        if err is e:
+                            raise
+                        raise err from e
                     timings[steps[i][0]] = dt
                     finish(i, out)
-                if pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        i = pending.pop(f)
-                        try:
-                            out, dt = f.result()
-                        except Exception as e:
-                            raise plan.node_error(steps[i][0], e) from e
-                        timings[steps[i][0]] = dt
-                        finish(i, out)
         except BaseException:
             for f in pending:
                 f.cancel()
@@ -225,6 +297,7 @@ class Session:
             for n, dt in timings.items():
                 old = cost.get(n)
                 cost[n] = dt if old is None else 0.7 * old + 0.3 * dt
+            plan._light = None  # re-judge with what this run learnt (the first run knows no costs)
         return timings
 
     def close(self) -> None:
@@ -261,8 +334,40 @@ def _timed(step, vals):
     return out, perf_counter() - t
 
 
-def _timed_inline(plan, step, vals):
-    try:
+def _watched(step, vals, token: CancelToken | None, hooks: NodeHooks | None, prefix: str):
+    """`_timed` for a run with a cancel token or node hooks (on the caller's or a pool thread)."""
+    if token is not None and token.is_set():
+        raise Cancelled(token.reason)
+    if hooks is None:
         return _timed(step, vals)
-    except Exception as e:
-        raise plan.node_error(step[0], e) from e
+    path = prefix + step[0]
+    key = hooks.node_started(path)
+    reset = PREFIX.set(path + " > ")  # a graph this node runs names its nodes from here
+    t = perf_counter()
+    try:
+        out, dt = _timed(step, vals)
+    except BaseException as e:
+        PREFIX.reset(reset)
+        hooks.node_ended(path, key, perf_counter() - t, e)
+        raise
+    PREFIX.reset(reset)
+    hooks.node_ended(path, key, dt, None)
+    return out, dt
+
+
+def _failure(plan: Plan, name: str, e: BaseException, token: CancelToken | None) -> BaseException:
+    """What a run raises when node `name` raised `e`: Cancelled as it is, or when the run was
+    cancelled meanwhile (a subprocess killed by the cancel fails its module); else a NodeError."""
+    if isinstance(e, Cancelled):
+        return e
+    if token is not None and token.is_set():
+        return Cancelled(token.reason)
+    return plan.node_error(name, e)
+
+
+def _steal(pending: dict[Future, int]) -> Future | None:
+    """The most recently submitted task the pool has not started, cancelled there; None if all started."""
+    for f in reversed(pending):
+        if f.cancel():
+            return f
+    return None

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import yaml
 
 from .errors import GraphError, Problem
+from .examples import parse_examples
 
 GRAPH_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -61,6 +62,7 @@ class GraphSpec:
     path: Path | None = None
     module_paths: list[str] = field(default_factory=list)  # folders of module files, relative to the file
     format: str = "modulespack"
+    examples: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {input: value}, see `examples`
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -92,6 +94,8 @@ class GraphSpec:
             nodes.append(nd)
         d["nodes"] = nodes
         d["outputs"] = {k: str(v) for k, v in self.outputs.items()}
+        if self.examples:
+            d["examples"] = {k: dict(v) for k, v in self.examples.items()}
         return d
 
 
@@ -108,14 +112,10 @@ def _unparse(src: Any) -> Any:
 FORMATS: list[tuple[Callable[[Any], bool], Callable[[Any, Path | None], GraphSpec]]] = []
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML silently keeps the last of two equal keys; we report them instead."""
-
-
 def _construct_mapping(loader, node, deep=False):
     seen = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
+        key = loader.construct_object(key_node, deep=deep)  # cached: construct_mapping reuses it
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})", key_node.start_mark)
@@ -123,8 +123,26 @@ def _construct_mapping(loader, node, deep=False):
     return loader.construct_mapping_plain(node, deep)
 
 
-_UniqueKeyLoader.construct_mapping_plain = yaml.SafeLoader.construct_mapping  # type: ignore[attr-defined]
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def unique_key_loader(base: type) -> type:
+    """A PyYAML loader class over `base` that reports two equal keys (YAML silently keeps the last)."""
+    cls = type(f"Unique{base.__name__}", (base,), {"construct_mapping_plain": base.construct_mapping})
+    cls.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    return cls
+
+
+# libyaml's C parser where PyYAML has it (its wheels do): the pure-Python one takes most of a second
+# for a 1,000-node file. One pass gives both the data and the nodes' line numbers.
+YAML_LOADER = unique_key_loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def load_yaml(text: str, loader: type | None = None) -> tuple[Any, yaml.Node | None]:
+    """(data, root node) of a YAML document: the node tree keeps each part's line number."""
+    ld = (loader or YAML_LOADER)(text)
+    try:
+        root = ld.get_single_node()
+        return (ld.construct_document(root) if root is not None else None), root
+    finally:
+        ld.dispose()
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -139,14 +157,21 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def read_graph_data(path: Path) -> tuple[Any, str]:
     """Parse a graph file's text; syntax errors become a GraphError naming file and line."""
+    data, text, _ = _read_graph_file(path)
+    return data, text
+
+
+def _read_graph_file(path: Path) -> tuple[Any, str, yaml.Node | None]:
+    """(data, text, YAML root node or None)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise GraphError([Problem(f"cannot read graph file: {e.strerror or e}", file=str(path), kind="file")]) from None
     try:
         if path.suffix == ".json":
-            return json.loads(text, object_pairs_hook=_unique_pairs), text
-        return yaml.load(text, Loader=_UniqueKeyLoader), text
+            return json.loads(text, object_pairs_hook=_unique_pairs), text, None
+        data, root = load_yaml(text)
+        return data, text, root
     except json.JSONDecodeError as e:
         raise GraphError([Problem(f"invalid JSON: {e.msg} (column {e.colno})", file=str(path), line=e.lineno,
                                   kind="syntax")]) from None
@@ -165,25 +190,24 @@ def load_graph(source: str | Path | dict, path: Path | None = None) -> GraphSpec
     >>> spec = load_graph("examples/graphs/arith.yaml")   # doctest: +SKIP
     >>> [n.name for n in spec.nodes]                        # doctest: +SKIP
     """
-    text = None
+    text = root = None
     if isinstance(source, dict):
         data = source
     else:
         path = Path(source)
         if path.suffix not in GRAPH_SUFFIXES:
             raise GraphError([Problem(f"a graph file ends in {', '.join(GRAPH_SUFFIXES)}", file=str(path), kind="file")])
-        data, text = read_graph_data(path)
+        data, text, root = _read_graph_file(path)
     for detect, convert in FORMATS:
         if detect(data):
             spec = convert(data, path)
             break
     else:
         spec = parse_graph(data, path)
-    if text is not None:
-        if path is not None and path.suffix != ".json" and spec.format == "modulespack":
-            _attach_yaml_lines(spec, text)
-        else:
-            _attach_lines(spec, text)
+    if root is not None and spec.format == "modulespack":
+        _attach_yaml_lines(spec, root)
+    elif text is not None:
+        _attach_lines(spec, text)
     return spec
 
 
@@ -194,7 +218,7 @@ def parse_graph(data: Any, path: Path | None = None) -> GraphSpec:
         raise GraphError([Problem("a graph file holds a mapping with 'nodes' (and 'inputs', 'outputs')",
                                   file=file, kind="syntax")])
     problems: list[Problem] = []
-    known = {"name", "description", "inputs", "outputs", "nodes", "module_paths", "version"}
+    known = {"name", "description", "inputs", "outputs", "nodes", "module_paths", "version", "examples"}
     for k in data:
         if k not in known:
             problems.append(Problem(f"unknown top-level key '{k}' (expected {', '.join(sorted(known))})",
@@ -270,11 +294,13 @@ def parse_graph(data: Any, path: Path | None = None) -> GraphSpec:
     mpaths = data.get("module_paths") or []
     if isinstance(mpaths, str):
         mpaths = [mpaths]
+    examples, example_problems = parse_examples(data.get("examples"), inputs, path)
+    problems += example_problems
     if problems:
         raise GraphError(problems)
     name = data.get("name") or (path.stem if path else "graph")
     return GraphSpec(str(name), nodes, inputs, outputs, str(data.get("description") or ""), path,
-                     [str(p) for p in mpaths])
+                     [str(p) for p in mpaths], examples=examples)
 
 
 def parse_source(src: Any, graph_inputs: dict[str, Any]) -> tuple[Any, str | None]:
@@ -306,12 +332,8 @@ def parse_source(src: Any, graph_inputs: dict[str, Any]) -> tuple[Any, str | Non
     return Const(src), None
 
 
-def _attach_yaml_lines(spec: GraphSpec, text: str) -> None:
+def _attach_yaml_lines(spec: GraphSpec, root: yaml.Node) -> None:
     """Line of each node from the YAML parser's own marks (comments, flow style, anything)."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return
     if not isinstance(root, yaml.MappingNode):
         return
     for key, value in root.value:

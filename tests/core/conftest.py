@@ -125,6 +125,61 @@ class NeedsModel(Module):
     def run(self, x):
         return {"y": self.model}
 
+class Refuse(Module):
+    """Raises InputError naming `port` (empty: no port) when x is negative, else passes x on."""
+    inputs = {"x": Port("any"), "other": Port("any")}
+    outputs = {"y": Port("any")}
+    def __init__(self, port: str = "x"):
+        self.port = port or None
+    def run(self, x, other=None):
+        from modulespack import InputError
+        if x < 0:
+            raise InputError(f"x must not be negative, got {x}", port=self.port)
+        return {"y": x}
+
+class Pair(Module):
+    inputs = {"a": Port("any"), "b": Port("any")}
+    outputs = {"y": Port("any")}
+    def run(self, a, b):
+        return {"y": (a, b)}
+
+class CancelRun(Module):
+    """Cancels the run it is part of (its current token), then passes x on (or fails, as a module
+    whose subprocess the cancel killed does)."""
+    inputs = {"x": Port("any")}
+    outputs = {"y": Port("any")}
+    def __init__(self, then_fail: bool = False):
+        self.then_fail = then_fail
+    def run(self, x):
+        from modulespack.core import current_token
+        current_token().cancel("enough")
+        if self.then_fail:
+            raise RuntimeError("flite died of signal 9")
+        return {"y": x}
+
+class Record(Module):
+    """Passes x on, recording (node tag, current cancel token, thread) in the class's `calls`."""
+    inputs = {"x": Port("any")}
+    outputs = {"y": Port("any")}
+    calls = []
+    def __init__(self, tag: str = ""):
+        self.tag = tag
+    def run(self, x):
+        from modulespack.core import current_token
+        type(self).calls.append((self.tag, current_token(), threading.get_ident()))
+        return {"y": x}
+
+class Gate(Module):
+    """Waits (up to 10 s) at a barrier shared by `parties` nodes: only passes if they run at once."""
+    inputs = {"x": Port("any")}
+    outputs = {"y": Port("any")}
+    barriers = {}
+    def __init__(self, parties: int = 2, key: str = "g"):
+        self.barrier = type(self).barriers.setdefault((key, parties), threading.Barrier(parties, timeout=10))
+    def run(self, x):
+        self.barrier.wait()
+        return {"y": x}
+
 @module(outputs={"y": Port("int")})
 def AddK(x: int, k: int = 0, *, bias: int = 0):
     """x + k + bias; k is an optional input, bias a parameter."""

@@ -1,8 +1,8 @@
 """The Session: fetch subsets, concurrency, parallel branches, errors and run-time checks."""
 from __future__ import annotations
 
+import os
 import threading
-import time
 import traceback
 
 import numpy as np
@@ -95,29 +95,32 @@ def test_independent_branches_run_concurrently(write, lib):
     s = mp.Session(p, parallel="auto", max_workers=4)
     cls = type(s.modules["s1"])
     cls.peak = 0
-    t = time.perf_counter()
     r = s.run({"x": "v"})
-    wall = time.perf_counter() - t
     assert r.outputs == {"a": "v", "b": "v"}
-    assert cls.peak == 2 and wall < 0.35, (cls.peak, wall)
+    assert cls.peak == 2    # both ran at once; how much faster that is, bench/parallel.py measures
     s_seq = mp.Session(p, parallel=False)
     cls.peak = 0
     s_seq.run({"x": "v"})
     assert cls.peak == 1
 
 
-def test_auto_mode_runs_cheap_nodes_inline_after_learning(chain):
-    s = mp.Session(chain, parallel="auto")
+def test_auto_mode_runs_cheap_nodes_inline_after_learning(write):
+    p = write("fan.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: a, module: Record, params: {tag: a}, inputs: {x: $x}}
+          - {name: b, module: Record, params: {tag: b}, inputs: {x: $x}}
+          - {name: c, module: Record, params: {tag: c}, inputs: {x: $x}}
+        """)
+    s = mp.Session(p, parallel="auto")
     s.run({"x": 1})          # first run: costs unknown, judged heavy
-    assert set(s.cost) == {"a", "b", "c", "side"} and max(s.cost.values()) < 1e-3
-    main = threading.get_ident()
-    seen = []
-    orig = s.modules["side"].run
-    s.modules["side"].run = lambda x: (seen.append(threading.get_ident()), orig(x))[1]
-    s._plans.clear()         # plans hold bound methods; rebuild with the spy
-    s.cost = {n: 0.0 for n in s.cost}
-    s.run({"x": 1})
-    assert seen == [main]
+    assert set(s.cost) == {"a", "b", "c"}
+    s.cost = {n: 0.0 for n in s.cost}   # cheap, whatever this machine measured
+    calls = type(s.modules["a"]).calls
+    calls.clear()
+    s.run({"x": 1})          # the next run of the same plan knows it
+    assert [t for _, _, t in calls] == [threading.get_ident()] * 3
 
 
 def test_module_exception_names_node_and_keeps_traceback(write):
@@ -329,3 +332,40 @@ def test_context_variables_reach_modules_on_the_pool(write):
     s.run({"x": 1})
     assert {v[0] for v in seen.values()} == {"req-42"}
     assert len({v[1] for v in seen.values()}) == 2  # one of them did run on a pool thread
+
+
+def test_latency_bound_branches_are_not_capped_at_the_core_count(write):
+    """Branches waiting on sleeps, sockets or subprocesses: by default all of them run at once."""
+    n = 2 * (os.cpu_count() or 1) + 2
+    nodes = "\n".join(f"  - {{name: g{i}, module: Gate, params: {{parties: {n}}}, inputs: {{x: $x}}}}"
+                      for i in range(n))
+    p = write("gates.yaml", f"""
+module_paths: ["{{lib}}"]
+inputs: {{x: any}}
+nodes:
+{nodes}
+""")
+    for parallel in ("auto", True):  # Gate passes only when all n wait at its barrier together
+        r = mp.Session(p, parallel=parallel).run({"x": 1})
+        assert len(r.outputs) == n
+
+
+def test_the_caller_runs_work_the_busy_pool_has_not_started(write):
+    p = write("fan.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: any}
+        nodes:
+          - {name: s1, module: Sleep, params: {seconds: 0}, inputs: {x: $x}}
+          - {name: s2, module: Sleep, params: {seconds: 0}, inputs: {x: $x}}
+          - {name: s3, module: Sleep, params: {seconds: 0}, inputs: {x: $x}}
+        """)
+    s = mp.Session(p, parallel=True, max_workers=1)
+    release = threading.Event()
+    blocker = s._pool_executor().submit(release.wait, 30)   # the only pool thread is busy
+    done = []
+    t = threading.Thread(target=lambda: done.append(s.run({"x": 1}).outputs))
+    t.start()
+    t.join(10)
+    release.set()
+    blocker.result(10)
+    assert done == [{"s1/y": 1, "s2/y": 1, "s3/y": 1}]

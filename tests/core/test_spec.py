@@ -50,3 +50,36 @@ def test_example_graph_runs():
     ex = Path(__file__).resolve().parents[2] / "examples" / "graphs" / "arith.yaml"
     s = mp.Session(ex)
     assert s.run({"a": 1, "b": 2}).outputs == {"result": 1.0, "doubled": 6.0}
+
+
+def test_yaml_is_read_in_one_pass_by_libyaml_keeping_lines_and_duplicate_keys(write, monkeypatch, problems_of):
+    import yaml
+
+    from modulespack.core import spec as spec_mod
+    assert yaml.__with_libyaml__  # PyYAML's wheels bundle it; without it a 1,000-node file takes ~0.5 s
+    assert issubclass(spec_mod.YAML_LOADER, yaml.CSafeLoader)
+
+    def second_pass(*a, **kw):
+        raise AssertionError("the file was parsed twice, or by the pure-Python loader")
+    monkeypatch.setattr(yaml, "compose", second_pass)
+    monkeypatch.setattr(yaml, "load", second_pass)
+    p = write("g.yaml", """
+        module_paths: ["{lib}"]
+        inputs: {x: int}
+        nodes:
+          # a comment
+          - {name: a, module: Inc, inputs: {x: $x}}
+
+          - name: b
+            module: Inc
+            inputs: {x: a/y}
+        """)
+    assert [n.line for n in mp.load_graph(p).nodes] == [6, 8]  # the text starts with a newline
+    dup = write("dup.yaml", """
+        nodes:
+          - name: a
+            module: Inc
+            module: Dec
+        """)
+    (pr,) = problems_of(dup)
+    assert pr.kind == "syntax" and pr.line == 5 and "duplicate key 'module' (first on line 4)" in pr.message
