@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import tempfile
+import threading
 from typing import Any, Mapping
 
 import numpy as np
 
+from ..core.errors import InputError
 from ..core.module import Module
 from ..core.ports import Port
 from . import lm as lmtools
@@ -67,10 +68,13 @@ class PocketSphinx(Module):
       output is the phrases found, in the order heard.
     - `resample`: the model is 16 kHz only. True (default): other rates are resampled with soxr
       and each such run logs a warning naming both rates (put a resample node upstream to
-      silence it). False: other rates raise ValueError.
-    - `pool_size`: decoders kept; each serves one run at a time, so up to `pool_size` runs
-      decode at once and further runs wait their turn. pocketsphinx holds the GIL while it
-      decodes, so more decoders than threads buy nothing; scale with processes instead.
+      silence it). False: other rates raise InputError.
+    - `pool_size`: at most this many decoders; each serves one run at a time, so up to
+      `pool_size` runs decode at once and further runs wait their turn. One decoder is built at
+      setup (so a bad model fails the build); the others only when concurrent runs need them
+      (a decoder takes ~0.1-0.25 s and tens of MB, which a one-shot run should not pay).
+      pocketsphinx holds the GIL while it decodes, so more decoders than threads buy nothing;
+      scale with processes instead.
     - `loglevel`: pocketsphinx's own logging (to stderr): DEBUG, INFO, WARN, ERROR, FATAL.
     """
 
@@ -97,7 +101,9 @@ class PocketSphinx(Module):
         self.pool_size = pool_size
         self.loglevel = loglevel
         self.mode = next((m for m in _MODES if given[m] is not None), "lm")
-        self._pool: queue.Queue | None = None
+        self._idle: list | None = None      # decoders not in use; None before setup and after close
+        self._built = 0                       # decoders in existence (idle, in use or being built)
+        self._cond = threading.Condition()
         self._files: dict[str, str] = {}   # config key -> generated file text
 
     @staticmethod
@@ -162,10 +168,9 @@ class PocketSphinx(Module):
             self._files["lm"] = lmtools.arpa_from_sentences(self.lm_sentences)
         elif self.keyphrases is not None:
             self._files["kws"] = lmtools.kws_from_keyphrases(self.keyphrases, self.kws_threshold)
-        pool: queue.Queue = queue.Queue()
-        for _ in range(self.pool_size):
-            pool.put(self._new_decoder())
-        self._pool = pool
+        first = self._new_decoder()
+        with self._cond:
+            self._idle, self._built = [first], 1
 
     def _new_decoder(self):
         from pocketsphinx import Decoder
@@ -185,23 +190,56 @@ class PocketSphinx(Module):
             return Decoder(**cfg)
 
     def close(self) -> None:
-        self._pool = None
+        with self._cond:
+            self._idle, self._built = None, 0
+            self._cond.notify_all()
+
+    @property
+    def decoders_built(self) -> int:
+        """How many decoders exist now (at most `pool_size`)."""
+        return self._built
+
+    def _acquire(self):
+        with self._cond:
+            while True:
+                if self._idle is None:
+                    raise RuntimeError("PocketSphinx: setup() has not been called (or the module was closed)")
+                if self._idle:
+                    return self._idle.pop()
+                if self._built < self.pool_size:
+                    self._built += 1  # reserve the slot, build outside the lock
+                    break
+                self._cond.wait()
+        try:
+            return self._new_decoder()
+        except BaseException:
+            with self._cond:
+                self._built -= 1
+                self._cond.notify()
+            raise
+
+    def _release(self, decoder) -> None:
+        with self._cond:
+            if self._idle is not None:
+                self._idle.append(decoder)
+            self._cond.notify()
 
     # -- running --------------------------------------------------------------------------------
 
     def _prepare(self, wav: Any, sr: int) -> np.ndarray:
         x = np.asarray(wav)
         if x.ndim != 1:
-            raise ValueError(f"PocketSphinx: expected mono samples of shape (n,), got shape {x.shape}")
+            raise InputError(f"PocketSphinx: expected mono samples of shape (n,), got shape {x.shape}", port="wav")
         if x.size and not np.isfinite(x).all():
-            raise ValueError("PocketSphinx: samples contain NaN or infinity")
+            raise InputError(f"PocketSphinx: {int((~np.isfinite(x)).sum())} of {x.size} samples are NaN or "
+                             f"infinite", port="wav")
         sr = int(sr)
+        if sr <= 0:
+            raise InputError(f"PocketSphinx: sample rate must be positive, got {sr}", port="sr")
         if sr != MODEL_RATE:
             if not self.resample:
-                raise ValueError(f"PocketSphinx: the acoustic model needs {MODEL_RATE} Hz audio, got {sr} Hz "
-                                 f"(resample upstream, or set resample: true)")
-            if sr <= 0:
-                raise ValueError(f"PocketSphinx: bad sample rate {sr}")
+                raise InputError(f"PocketSphinx: the acoustic model needs {MODEL_RATE} Hz audio, got {sr} Hz "
+                                 f"(resample upstream, or set resample: true)", port="sr")
             import soxr
 
             log.warning("PocketSphinx: resampling %d Hz audio to %d Hz for the acoustic model "
@@ -211,16 +249,15 @@ class PocketSphinx(Module):
 
     def run(self, wav: np.ndarray, sr: int) -> dict[str, Any]:
         pcm = self._prepare(wav, sr)
-        if self._pool is None:
+        if self._idle is None:
             raise RuntimeError("PocketSphinx: setup() has not been called (or the module was closed)")
         if pcm.size == 0:
             return {"text": ""}
-        pool = self._pool
-        decoder = pool.get()
+        decoder = self._acquire()
         try:
             return {"text": self._decode(decoder, pcm.tobytes())}
         finally:
-            pool.put(decoder)
+            self._release(decoder)
 
     def _decode(self, decoder, data: bytes) -> str:
         # A decoder carries feature state from one utterance to the next, which changes

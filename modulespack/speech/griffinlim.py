@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import InputError
 from ..core.module import Module
 from ..core.ports import Port
 from .dsp.checks import WAV, _bins_port, _check_bins, _check_finite, _check_frames, _positive
@@ -47,11 +48,12 @@ class GriffinLim(Module):
         _check_bins(m, self.n_fft, "GriffinLim", "mag")
         _check_finite(m, "GriffinLim", "mag")
         if m.min() < 0:
-            raise ValueError(f"GriffinLim: magnitudes must be >= 0, got {int((m < 0).sum())} negative values")
+            raise InputError(f"GriffinLim: magnitudes must be >= 0, got {int((m < 0).sum())} negative values",
+                             port="mag")
         hop, frames = self.hop_length, m.shape[0]
         want = max(hop * (frames - 1), hop) if length is None else int(length)
         if want <= 0:
-            raise ValueError(f"GriffinLim: length must be positive, got {length}")
+            raise InputError(f"GriffinLim: length must be positive, got {length}", port="length")
         # librosa.griffinlim re-analyses a signal of `length` samples each iteration and fails unless
         # that gives the same number of frames (length in [hop*(F-1), hop*F - 1]); iterate on such a
         # length and pad or cut afterwards

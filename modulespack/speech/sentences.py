@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-SUBJECTS = ["the old man", "a young girl", "my brother", "the teacher", "our neighbour", "the little dog",
+SUBJECTS = ["the old man", "a young girl", "my brother", "the teacher", "our neighbor", "the little dog",
             "a tall woman", "the doctor", "his father", "the children", "her mother", "the farmer"]
 VERBS = ["found", "painted", "carried", "opened", "wanted", "watched", "cleaned", "bought", "closed",
          "moved", "needed", "counted"]

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..core.errors import InputError
 from ..core.module import Module
 from ..core.ports import Port
 
@@ -93,9 +94,9 @@ class F0Transform(Module):
     def run(self, f0):
         x = np.asarray(f0)
         if x.ndim != 1:
-            raise ValueError(f"F0Transform: f0 must be 1-D (frames,), got shape {x.shape}")
+            raise InputError(f"F0Transform: f0 must be 1-D (frames,), got shape {x.shape}", port="f0")
         if not np.isfinite(x).all():
-            raise ValueError("F0Transform: f0 contains NaN or infinity")
+            raise InputError("F0Transform: f0 contains NaN or infinity", port="f0")
         out = np.zeros(x.shape, np.float32)
         voiced = x > 0
         lf0 = np.log(x[voiced].astype(np.float64))
@@ -150,16 +151,20 @@ class FrequencyWarp(Module):
         sr = sr if sr is not None else self.sr
         if sr is None:
             raise ValueError("FrequencyWarp: no sample rate: connect the `sr` input or set the `sr` parameter")
+        if sr <= 0:
+            raise InputError(f"FrequencyWarp: sample rate must be positive, got {sr}", port="sr")
         x = np.asarray(sp)
         if x.ndim != 2 or x.shape[1] < 2:
-            raise ValueError(f"FrequencyWarp: sp must be (frames, bins), got shape {x.shape}")
+            raise InputError(f"FrequencyWarp: sp must be (frames, bins), got shape {x.shape}", port="sp")
         if not np.isfinite(x).all() or (x < 0).any():
-            raise ValueError("FrequencyWarp: sp must be a finite, non-negative power spectrum")
+            raise InputError("FrequencyWarp: sp must be a finite, non-negative power spectrum", port="sp")
         nyq = sr / 2
         top = nyq if self.top_hz is None else self.top_hz
-        if max(self.cutoff_hz, self.ratio * self.cutoff_hz) >= top:
-            raise ValueError(f"FrequencyWarp: cutoff_hz {self.cutoff_hz} (warped to {self.ratio * self.cutoff_hz:g}) "
-                             f"must lie below {'top_hz' if self.top_hz else 'Nyquist'} {top} Hz at sr {sr}")
+        warped = max(self.cutoff_hz, self.ratio * self.cutoff_hz)
+        if warped >= top:  # only without top_hz (the parameters check it against top_hz): a rate too low
+            raise InputError(f"FrequencyWarp: cutoff_hz {self.cutoff_hz} (warped to {self.ratio * self.cutoff_hz:g}) "
+                             f"must lie below the Nyquist frequency {top:g} Hz of {sr} Hz audio "
+                             f"(usable rates: above {2 * warped:g} Hz)", port="sr")
         if self.ratio == 1.0 or len(x) == 0:
             return {"sp": np.array(x, np.float32, order="C")}
         f_in, f_out = warp_knots(self.ratio, self.cutoff_hz, nyq, self.top_hz)

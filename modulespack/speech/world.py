@@ -16,14 +16,18 @@ runs; the modules keep no state besides their parameters.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import warnings
 from typing import Any, Literal, Mapping
 
 import numpy as np
 
+from ..core.errors import InputError
 from ..core.module import Module
 from ..core.ports import Port
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=None)
@@ -42,33 +46,37 @@ def _pysptk():
     return pysptk
 
 
+# Wrong input values raise InputError naming the input port (the caller's mistake); impossible
+# parameters raise ValueError when the module is built.
+
 def _check_sr(owner: str, sr: Any) -> int:
     if isinstance(sr, (bool, np.bool_)) or not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise ValueError(f"{owner}: sr must be a positive integer sample rate, got {sr!r}")
+        raise InputError(f"{owner}: sr must be a positive integer sample rate, got {sr!r}", port="sr")
     return int(sr)
 
 
 def _check_wav(owner: str, wav: Any, sr: int, min_samples: int) -> np.ndarray:
     x = np.asarray(wav)
     if x.ndim != 1:
-        raise ValueError(f"{owner}: expected mono audio of shape (samples,), got shape {x.shape}")
+        raise InputError(f"{owner}: expected mono audio of shape (samples,), got shape {x.shape}", port="wav")
     if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{owner}: expected float samples in [-1, 1], got {x.dtype}")
+        raise InputError(f"{owner}: expected float samples in [-1, 1], got {x.dtype}", port="wav")
     if len(x) < min_samples:
-        raise ValueError(f"{owner}: input is {len(x)} sample(s) long; WORLD analysis needs at least "
-                         f"{min_samples} samples ({1000 * min_samples / sr:.0f} ms at {sr} Hz)")
+        raise InputError(f"{owner}: input is {len(x)} sample(s) long; WORLD analysis needs at least "
+                         f"{min_samples} samples ({1000 * min_samples / sr:.0f} ms at {sr} Hz)", port="wav")
     if not np.isfinite(x).all():
         bad = np.flatnonzero(~np.isfinite(x))
-        raise ValueError(f"{owner}: wav contains NaN or infinity ({len(bad)} sample(s), first at index {bad[0]})")
+        raise InputError(f"{owner}: wav contains NaN or infinity ({len(bad)} sample(s), first at index {bad[0]})",
+                         port="wav")
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
 def _check_frames(owner: str, name: str, a: Any, ndim: int) -> np.ndarray:
     x = np.asarray(a)
     if x.ndim != ndim:
-        raise ValueError(f"{owner}: {name} must have {ndim} dimension(s), got shape {x.shape}")
+        raise InputError(f"{owner}: {name} must have {ndim} dimension(s), got shape {x.shape}", port=name)
     if not np.isfinite(x).all():
-        raise ValueError(f"{owner}: {name} contains NaN or infinity")
+        raise InputError(f"{owner}: {name} contains NaN or infinity", port=name)
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
@@ -109,14 +117,17 @@ class WorldAnalysis(_FftSized):
     (slower, fewer voicing errors). `frame_period` in ms. `fft_size=None` chooses CheapTrick's default
     for the input rate (1024 at 16 kHz, 512 at 8 kHz), so any rate works; a fixed size fixes the
     width of `sp`/`ap` at build time. F0 search range `f0_floor`..`f0_ceil` Hz.
-    Silence gives all-zero F0. Inputs shorter than one frame period, or containing NaN, raise ValueError.
+    Silence gives all-zero F0. Inputs shorter than one frame period, or containing NaN, raise InputError.
+    `length` is the number of samples analysed: connect it to WorldSynthesis's `length` so that
+    the resynthesis has exactly the input's length.
     """
 
     inputs = {"wav": Port("float32", (None,), "mono audio in [-1, 1]"),
               "sr": Port("int", doc="sample rate in Hz")}
     outputs = {"f0": Port("float32", (None,), "F0 in Hz, 0 = unvoiced"),
                "sp": Port("float32", (None, "bins"), "spectral envelope (power), fft_size//2+1 bins"),
-               "ap": Port("float32", (None, "bins"), "aperiodicity 0..1, fft_size//2+1 bins")}
+               "ap": Port("float32", (None, "bins"), "aperiodicity 0..1, fft_size//2+1 bins"),
+               "length": Port("int", doc="samples analysed (for WorldSynthesis's length)")}
     _binned = ("sp", "ap")
 
     def __init__(self, f0_method: Literal["dio", "harvest"] = "harvest", frame_period: float = 5.0,
@@ -142,7 +153,8 @@ class WorldAnalysis(_FftSized):
         sr = _check_sr("WorldAnalysis", sr)
         x = _check_wav("WorldAnalysis", wav, sr, max(2, math.ceil(sr * self.frame_period / 1000)))
         if self.f0_ceil >= sr / 2:
-            raise ValueError(f"WorldAnalysis: f0_ceil {self.f0_ceil} Hz must be below half the sample rate ({sr / 2} Hz)")
+            raise InputError(f"WorldAnalysis: f0_ceil {self.f0_ceil} Hz must be below half the sample rate "
+                             f"({sr / 2:g} Hz); usable rates: above {2 * self.f0_ceil:g} Hz", port="sr")
         if self.f0_method == "dio":
             f0, t = pw.dio(x, sr, f0_floor=self.f0_floor, f0_ceil=self.f0_ceil, frame_period=self.frame_period)
             f0 = pw.stonemask(x, f0, t, sr)
@@ -151,20 +163,31 @@ class WorldAnalysis(_FftSized):
         fft = self.fft_size or default_fft_size(sr, self.f0_floor)
         sp = pw.cheaptrick(x, f0, t, sr, f0_floor=self.f0_floor, fft_size=fft)
         ap = pw.d4c(x, f0, t, sr, threshold=self.d4c_threshold, fft_size=fft)
-        return {"f0": f0.astype(np.float32), "sp": sp.astype(np.float32), "ap": ap.astype(np.float32)}
+        return {"f0": f0.astype(np.float32), "sp": sp.astype(np.float32), "ap": ap.astype(np.float32),
+                "length": len(x)}
 
 
 class WorldSynthesis(Module):
     """WORLD synthesis: a waveform from F0, spectral envelope and aperiodicity.
 
     `frame_period` (ms) must match the analysis. The frames of `f0`, `sp` and `ap` must agree and
-    `sp`/`ap` have fft_size//2+1 bins; the output is clipped to [-1, 1].
+    `sp`/`ap` have fft_size//2+1 bins.
+
+    Length: WORLD makes frames * frame_period of audio, up to one frame more than the audio that
+    was analysed (frame i sits at i * frame_period, the first at 0). Connect `length`
+    (WorldAnalysis's `length` output) to get exactly the analysed length back; without it the
+    output keeps WORLD's frames * frame_period samples, the duration of generated features.
+
+    Level: modified features (a converted F0 or envelope) can push the waveform past full scale.
+    Rather than clipping it, the whole output is scaled down to a peak of 1.0, and a warning on
+    the `modulespack.speech.world` logger gives the peak and the gain.
     """
 
     inputs = {"f0": Port("float32", (None,), "F0 in Hz, 0 = unvoiced"),
               "sp": Port("float32", (None, "bins"), "spectral envelope (power)"),
               "ap": Port("float32", (None, "bins"), "aperiodicity 0..1"),
-              "sr": Port("int", doc="sample rate in Hz")}
+              "sr": Port("int", doc="sample rate in Hz"),
+              "length": Port("int", doc="output length in samples (WorldAnalysis's length)")}
     outputs = {"wav": Port("float32", (None,), "mono audio in [-1, 1]")}
 
     def __init__(self, frame_period: float = 5.0):
@@ -173,22 +196,36 @@ class WorldSynthesis(Module):
         self.frame_period = float(frame_period)
         _pyworld()
 
-    def run(self, f0, sp, ap, sr):
+    def run(self, f0, sp, ap, sr, length=None):
         sr = _check_sr("WorldSynthesis", sr)
         f0 = _check_frames("WorldSynthesis", "f0", f0, 1)
         sp = _check_frames("WorldSynthesis", "sp", sp, 2)
         ap = _check_frames("WorldSynthesis", "ap", ap, 2)
+        if length is not None and int(length) < 0:
+            raise InputError(f"WorldSynthesis: length must be >= 0 samples, got {length}", port="length")
         if not (len(f0) == len(sp) == len(ap)):
-            raise ValueError(f"WorldSynthesis: frame counts differ: f0 {len(f0)}, sp {len(sp)}, ap {len(ap)}")
+            raise InputError(f"WorldSynthesis: frame counts differ: f0 {len(f0)}, sp {len(sp)}, ap {len(ap)}",
+                             port="f0")
         if sp.shape[1] != ap.shape[1] or sp.shape[1] < 9:
-            raise ValueError(f"WorldSynthesis: sp and ap need the same number of bins (fft_size//2+1), "
-                             f"got {sp.shape[1]} and {ap.shape[1]}")
-        if len(f0) == 0:
-            return {"wav": np.zeros(0, np.float32)}
+            raise InputError(f"WorldSynthesis: sp and ap need the same number of bins (fft_size//2+1), "
+                             f"got {sp.shape[1]} and {ap.shape[1]}", port="ap")
         if (f0 < 0).any():
-            raise ValueError("WorldSynthesis: f0 has negative values (use 0 for unvoiced frames)")
-        y = _pyworld().synthesize(f0, sp, ap, sr, frame_period=self.frame_period)
-        return {"wav": np.clip(y, -1.0, 1.0).astype(np.float32)}
+            raise InputError("WorldSynthesis: f0 has negative values (use 0 for unvoiced frames)", port="f0")
+        y = _pyworld().synthesize(f0, sp, ap, sr, frame_period=self.frame_period) if len(f0) else np.zeros(0)
+        if length is not None:
+            n = int(length)
+            y = y[:n] if len(y) >= n else np.pad(y, (0, n - len(y)))
+        return {"wav": _limit_peak(y).astype(np.float32)}
+
+
+def _limit_peak(y: np.ndarray) -> np.ndarray:
+    peak = float(np.abs(y).max()) if y.size else 0.0
+    if peak <= 1.0:
+        return y
+    over = int((np.abs(y) > 1.0).sum())
+    log.warning("WorldSynthesis: output peak %.3f (%d of %d samples beyond full scale); scaled down by "
+                "%.2f dB instead of clipping", peak, over, y.size, 20 * math.log10(peak))
+    return y / peak
 
 
 def _check_alpha(owner: str, alpha: float | None) -> None:
@@ -234,7 +271,7 @@ class SpToMcep(Module):
     def run(self, sp, sr=None):
         sp = _check_frames("SpToMcep", "sp", sp, 2)
         if sp.shape[1] < 2 * self.order:
-            raise ValueError(f"SpToMcep: sp has {sp.shape[1]} bins, too few for order {self.order}")
+            raise InputError(f"SpToMcep: sp has {sp.shape[1]} bins, too few for order {self.order}", port="sp")
         alpha = _alpha("SpToMcep", self.alpha, sr)
         if len(sp) == 0:
             return {"mgc": np.zeros((0, self.order + 1), np.float32)}
@@ -292,8 +329,9 @@ class CodeAperiodicity(Module):
         ap = _check_frames("CodeAperiodicity", "ap", ap, 2)
         bands = _pyworld().get_num_aperiodicities(sr)
         if bands < 1:
-            raise ValueError(f"CodeAperiodicity: WORLD codes aperiodicity in 3 kHz bands above 3 kHz: "
-                             f"none at {sr} Hz (needs 12 kHz or more); use the full ap")
+            raise InputError(f"CodeAperiodicity: WORLD codes aperiodicity in 3 kHz bands above 3 kHz: "
+                             f"none at {sr} Hz; usable rates are 12000 Hz and above (16000 is usual): "
+                             f"resample the audio first, or use the full ap", port="sr")
         if len(ap) == 0:
             return {"bap": np.zeros((0, bands), np.float32)}
         return {"bap": _pyworld().code_aperiodicity(ap, sr).astype(np.float32)}
@@ -320,7 +358,8 @@ class DecodeAperiodicity(_FftSized):
         bap = _check_frames("DecodeAperiodicity", "bap", bap, 2)
         bands = _pyworld().get_num_aperiodicities(sr)
         if bap.shape[1] != bands:
-            raise ValueError(f"DecodeAperiodicity: bap has {bap.shape[1]} bands, WORLD codes {bands} at {sr} Hz")
+            raise InputError(f"DecodeAperiodicity: bap has {bap.shape[1]} bands, WORLD codes {bands} at {sr} Hz"
+                             + ("" if bands else " (usable rates: 12000 Hz and above)"), port="bap")
         fft = self.fft_size or default_fft_size(sr)
         if len(bap) == 0:
             return {"ap": np.zeros((0, fft // 2 + 1), np.float32)}

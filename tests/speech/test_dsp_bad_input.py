@@ -1,5 +1,5 @@
-"""Bad input to the DSP modules: NaN and empty audio refused naming the module, one sample works,
-impossible parameters fail when the module is built."""
+"""Bad input to the DSP modules: NaN and empty audio refused (InputError) naming the module and the
+port, one sample works, impossible parameters fail when the module is built."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("librosa")
 
+from modulespack.core.errors import InputError  # noqa: E402
 from modulespack.speech import dsp  # noqa: E402
 from modulespack.speech.griffinlim import GriffinLim  # noqa: E402
 
@@ -29,14 +30,16 @@ def _wav_modules():
 def test_nan_samples_raise_naming_module_and_count(rms, name, call):
     x = rms[0][:16000].copy()
     x[[10, 500, 9000]] = np.nan
-    with pytest.raises(ValueError, match=rf"^{name}: input audio has 3 NaN"):
+    with pytest.raises(InputError, match=rf"^{name}: input audio has 3 NaN") as e:
         call(x)
+    assert e.value.port == "wav"
 
 
 @pytest.mark.parametrize("name,call", _wav_modules(), ids=[n for n, _ in _wav_modules()])
 def test_empty_audio_raises_and_one_sample_works(name, call):
-    with pytest.raises(ValueError, match=rf"^{name}: empty audio"):
+    with pytest.raises(InputError, match=rf"^{name}: empty audio") as e:
         call(np.zeros(0, np.float32))
+    assert e.value.port == "wav"
     out = call(np.array([0.25], np.float32))
     for v in out.values():
         if isinstance(v, np.ndarray):

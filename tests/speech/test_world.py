@@ -11,7 +11,7 @@ pytest.importorskip("pyworld")
 pytest.importorskip("pysptk")
 
 import modulespack as mp  # noqa: E402
-from modulespack.core.errors import GraphError, NodeError  # noqa: E402
+from modulespack.core.errors import GraphError, InputError, NodeError  # noqa: E402
 from modulespack.io import read_wav  # noqa: E402
 from modulespack.speech.metrics import mel_cepstral_distortion  # noqa: E402
 from modulespack.speech.world import (CodeAperiodicity, DecodeAperiodicity, McepToSp, SpToMcep,  # noqa: E402
@@ -43,7 +43,7 @@ def test_resynth_graph_copy_synthesis_mcd_rms(rms_wavs, harvest, mcep):
         out = sess.run({"wav": x, "sr": sr})
         y = out["wav"]
         assert y.dtype == np.float32 and y.ndim == 1 and np.abs(y).max() <= 1.0
-        assert abs(len(y) - len(x)) <= 80  # whole 5 ms frames
+        assert len(y) == len(x)  # the synthesis node is given the analysed length
         ref = mcep.run(sp=harvest.run(wav=x, sr=sr)["sp"])["mgc"]
         test = mcep.run(sp=harvest.run(wav=y, sr=sr)["sp"])["mgc"]
         mcds.append(mel_cepstral_distortion(ref, test, dtw=False))
@@ -58,7 +58,7 @@ def test_analysis_outputs(rms_wavs, method):
     out = WorldAnalysis(method).run(wav=x, sr=sr)
     n = len(x) // 80 + 1  # one frame per 5 ms, the first at 0
     assert out["f0"].shape == (n,) and out["sp"].shape == (n, 513) and out["ap"].shape == (n, 513)
-    assert all(v.dtype == np.float32 for v in out.values())
+    assert all(out[k].dtype == np.float32 for k in ("f0", "sp", "ap")) and out["length"] == len(x)
     voiced = out["f0"][out["f0"] > 0]
     assert 0.3 < len(voiced) / n < 0.95
     assert 70 < np.median(voiced) < 160  # rms is a male voice, about 100 Hz
@@ -136,6 +136,44 @@ def test_bad_parameters():
         mp.build_graph(mp.load_graph({"inputs": {"wav": None, "sr": None}, "nodes": [
             {"name": "a", "module": "world_analysis", "params": {"f0_method": "crepe"},
              "inputs": {"wav": "$wav", "sr": "$sr"}}]}))
+
+
+@pytest.mark.parametrize("n", [80, 12345, 16000, 16001, 16079])
+def test_synthesis_returns_the_analysed_length(n, rms_wavs):
+    x = rms_wavs[0][0][:n]
+    p = WorldAnalysis("dio").run(wav=x, sr=16000)
+    assert p["length"] == n
+    assert len(WorldSynthesis().run(sr=16000, **p)["wav"]) == n
+    # without a length: WORLD's own, one 5 ms frame per analysis frame (the first frame sits at 0)
+    del p["length"]
+    assert len(WorldSynthesis().run(sr=16000, **p)["wav"]) == 80 * (n // 80 + 1)
+    with pytest.raises(InputError, match="length must be >= 0") as e:
+        WorldSynthesis().run(sr=16000, length=-1, **p)
+    assert e.value.port == "length"
+
+
+def test_synthesis_scales_down_instead_of_clipping(harvest, rms_wavs, caplog):
+    """An envelope raised by 20 dB (as a conversion might) would clip: the level is lowered instead."""
+    import logging
+
+    import pyworld
+
+    x, sr = rms_wavs[0]
+    p = harvest.run(wav=x, sr=sr)
+    loud = {**p, "sp": p["sp"] * 100.0}
+    raw = pyworld.synthesize(*(loud[k].astype(np.float64) for k in ("f0", "sp", "ap")), sr, 5.0)[:len(x)]
+    assert np.abs(raw).max() > 2.0  # it would clip: the case under test
+    with caplog.at_level(logging.WARNING, logger="modulespack.speech.world"):
+        y = WorldSynthesis().run(sr=sr, **loud)["wav"]
+    assert np.abs(y).max() <= 1.0 and (np.abs(y) >= 0.999).sum() <= 2  # no run of clipped samples
+    np.testing.assert_allclose(y, raw / np.abs(raw).max(), atol=1e-6)  # the same waveform, scaled
+    msg = " ".join(r.getMessage() for r in caplog.records)
+    assert "WorldSynthesis: output peak" in msg and "scaled down by" in msg
+    # an ordinary copy synthesis stays within full scale and is not touched
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="modulespack.speech.world"):
+        WorldSynthesis().run(sr=sr, **p)
+    assert not caplog.records
 
 
 def test_synthesis_checks_frame_counts(harvest, rms_wavs):

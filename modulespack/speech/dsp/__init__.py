@@ -6,7 +6,7 @@ Conventions shared by every module here:
 - time-frequency matrices are frames-first, ``(frames, bins)`` or ``(frames, n_mels)``, row-major,
   as the toolkit stores features (librosa's own layout is the transpose);
 - bad audio is refused, not repaired: an empty input, or one with NaN or infinite samples, raises
-  ``ValueError`` naming the module and how many samples are bad. Repairing NaNs silently (by zeros)
+  ``InputError`` (a ValueError) naming the module, the port and how many samples are bad. Repairing NaNs silently (by zeros)
   would hide a broken upstream step, and a single NaN spreads through every FFT frame it touches;
 - the work is done by librosa, scipy, soxr and pyworld, not by hand-written DSP.
 
@@ -21,18 +21,15 @@ package; the entry points name ``modulespack.speech.dsp:<Class>``.
 """
 from __future__ import annotations
 
-# the underscored helpers are re-exported because other files imported them from the single-file dsp.py
-from .blocks import _BLOCK_FRAMES, _blockwise_stft, _padded_slice
-from .checks import (SR, WAV, _bins_port, _check_bins, _check_finite, _check_frames, _positive, _rate,
-                     check_wav)
+# The modules, for the entry points (`modulespack.speech.dsp:<Class>`) and `from ...dsp import X`;
+# the shared ports and checks are imported from `.checks` by whoever needs them.
 from .load import LoadWav, Resample
 from .pitch import F0
-from .scale import ANY_F32, AmpToDb, DbToAmp, DenormalizeDb, NormalizeDb, Power
-from .spectral import ISTFT, MFCC, STFT, Magnitude, MelSpectrogram, _mel_basis
+from .scale import AmpToDb, DbToAmp, DenormalizeDb, NormalizeDb, Power
+from .spectral import ISTFT, MFCC, STFT, Magnitude, MelSpectrogram
 from .time_domain import Deemphasis, LoudnessNormalize, Preemphasis, TrimSilence
 
 __all__ = [
-    "WAV", "SR", "ANY_F32", "check_wav",
     "LoadWav", "Resample",
     "TrimSilence", "Preemphasis", "Deemphasis", "LoudnessNormalize",
     "STFT", "ISTFT", "Magnitude", "MelSpectrogram", "MFCC",

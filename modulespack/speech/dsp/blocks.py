@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ...core.errors import InputError
+
 # Frames per block: bounds e.g. the complex STFT held at once to ~block * bins * 8 bytes
 # (about 9 MB at n_fft=2048) whatever the input length.
 _BLOCK_FRAMES = 1024
@@ -46,7 +48,8 @@ def _blockwise_stft(wav: np.ndarray, n_fft: int, hop_length: int, win_length: in
     pad = n_fft // 2 if center else 0
     if wav.size + 2 * pad < n_fft:
         # librosa.stft would fail with a generic message; say what is too short
-        raise ValueError(f"signal of {wav.size} samples is shorter than n_fft={n_fft} (with center=False)")
+        raise InputError(f"signal of {wav.size} samples is shorter than n_fft={n_fft} (with center=False)",
+                         port="wav")
     n_frames = _n_frames(wav.size, n_fft, hop_length, pad)
     out = np.empty((n_frames, out_dim), dtype=np.float32)
     for f0, f1, seg in _frame_blocks(wav, n_fft, hop_length, pad, n_frames):

@@ -1,11 +1,14 @@
 """The audio and spectrogram ports every DSP module shares, and the input checks they all apply.
 
-Bad input is refused with a ValueError that names the module (`who`), never repaired.
+Bad input values are refused with an InputError that names the module (`who`) and the input port,
+never repaired: the caller's mistake, not the module's (a front end answers it as such). Impossible
+parameters, found when a module is built, stay ValueError.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ...core.errors import InputError
 from ...core.module import init_defaults
 from ...core.ports import Port
 
@@ -13,37 +16,38 @@ WAV = Port("float32", (None,), "mono audio in [-1, 1]")
 SR = Port("int", doc="sample rate in Hz")
 
 
-def check_wav(wav, who: str) -> np.ndarray:
-    """`wav` as contiguous float32 (n,), or ValueError naming `who` (empty, not 1-D, NaN or inf samples)."""
+def check_wav(wav, who: str, port: str = "wav") -> np.ndarray:
+    """`wav` as contiguous float32 (n,), or InputError naming `who` and `port` (empty, not 1-D, NaN or inf samples)."""
     x = np.asarray(wav)
     if x.ndim != 1:
-        raise ValueError(f"{who}: expected mono audio of shape (n,), got shape {x.shape}")
+        raise InputError(f"{who}: expected mono audio of shape (n,), got shape {x.shape}", port=port)
     if x.size == 0:
-        raise ValueError(f"{who}: empty audio (0 samples)")
+        raise InputError(f"{who}: empty audio (0 samples)", port=port)
     if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{who}: expected float audio in [-1, 1], got dtype {x.dtype}")
+        raise InputError(f"{who}: expected float audio in [-1, 1], got dtype {x.dtype}", port=port)
     x = np.ascontiguousarray(x, dtype=np.float32)
     # one pass in the common case; the counts only when something is wrong
     if not np.isfinite(x.sum(dtype=np.float64)):
         n_nan = int(np.isnan(x).sum())
         n_inf = int(np.isinf(x).sum())
         if n_nan or n_inf:
-            raise ValueError(f"{who}: input audio has {n_nan} NaN and {n_inf} infinite samples "
-                             f"(of {x.size}); clean it upstream, e.g. np.nan_to_num")
+            raise InputError(f"{who}: input audio has {n_nan} NaN and {n_inf} infinite samples "
+                             f"(of {x.size}); clean it upstream, e.g. np.nan_to_num", port=port)
     return x
 
 
 def _check_finite(x: np.ndarray, who: str, what: str) -> None:
+    """InputError unless every value of the input port `what` is finite."""
     if not np.isfinite(x.sum(dtype=np.complex128 if np.iscomplexobj(x) else np.float64)):
         n_bad = int((~np.isfinite(x)).sum())
         if n_bad:
-            raise ValueError(f"{who}: {what} has {n_bad} NaN or infinite values (of {x.size})")
+            raise InputError(f"{who}: {what} has {n_bad} NaN or infinite values (of {x.size})", port=what)
 
 
-def _rate(sr, who: str) -> int:
+def _rate(sr, who: str, port: str = "sr") -> int:
     sr = int(sr)
     if sr <= 0:
-        raise ValueError(f"{who}: sample rate must be positive, got {sr}")
+        raise InputError(f"{who}: sample rate must be positive, got {sr}", port=port)
     return sr
 
 
@@ -73,10 +77,11 @@ def _bins_port(cls, params, dtype: str, doc: str = "") -> Port:
 
 
 def _check_bins(spec: np.ndarray, n_fft: int, who: str, what: str) -> None:
+    """InputError unless the input port `what` is (frames >= 1, n_fft//2 + 1)."""
     if spec.ndim != 2:
-        raise ValueError(f"{who}: {what} must be (frames, bins), got shape {spec.shape}")
+        raise InputError(f"{who}: {what} must be (frames, bins), got shape {spec.shape}", port=what)
     if spec.shape[1] != n_fft // 2 + 1:
-        raise ValueError(f"{who}: {what} has {spec.shape[1]} bins but n_fft={n_fft} gives "
-                         f"{n_fft // 2 + 1}; is it frames-first (frames, bins)?")
+        raise InputError(f"{who}: {what} has {spec.shape[1]} bins but n_fft={n_fft} gives "
+                         f"{n_fft // 2 + 1}; is it frames-first (frames, bins)?", port=what)
     if spec.shape[0] == 0:
-        raise ValueError(f"{who}: {what} has no frames")
+        raise InputError(f"{who}: {what} has no frames", port=what)

@@ -6,6 +6,7 @@ from typing import Literal
 
 import numpy as np
 
+from ...core.errors import InputError
 from ...core.module import Module
 from ...core.ports import Port
 from .checks import SR, WAV, _positive, _rate, check_wav
@@ -42,7 +43,8 @@ class F0(Module):
         sr = _rate(sr, "F0")
         x = check_wav(wav, "F0")
         if self.f0_ceil >= sr / 2:
-            raise ValueError(f"F0: f0_ceil {self.f0_ceil} Hz must be below the Nyquist frequency of {sr} Hz audio")
+            raise InputError(f"F0: f0_ceil {self.f0_ceil} Hz must be below the Nyquist frequency of {sr} Hz audio "
+                             f"(usable rates: above {2 * self.f0_ceil:g} Hz)", port="sr")
         if self.method == "pyin":
             f0 = self._pyin(x, sr)
         else:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.errors import InputError
 from ...core.module import Module
 from ...core.ports import Port
 from .checks import _positive
@@ -35,7 +36,7 @@ class AmpToDb(Module):
         import librosa
         a = np.asarray(amp)
         if a.size == 0:
-            raise ValueError("AmpToDb: empty input")
+            raise InputError("AmpToDb: empty input", port="amp")
         if np.iscomplexobj(a):
             a = np.abs(a)
         db = librosa.amplitude_to_db(a, ref=self.ref, amin=self.amin, top_db=self.top_db)
@@ -91,7 +92,7 @@ class DenormalizeDb(Module):
 class Power(Module):
     """Raise every value to the power `p` (x**p), e.g. to sharpen a magnitude spectrogram before Griffin-Lim.
 
-    A non-integer `p` with negative inputs would give NaN, so that raises ValueError instead.
+    A non-integer `p` with negative inputs would give NaN, so that raises InputError instead.
     """
 
     inputs = {"x": ANY_F32}
@@ -103,6 +104,6 @@ class Power(Module):
     def run(self, x):
         a = np.asarray(x, dtype=np.float32)
         if float(self.p) != int(self.p) and a.size and a.min() < 0:
-            raise ValueError(f"Power: {int((a < 0).sum())} negative values cannot be raised to "
-                             f"the non-integer power {self.p}")
+            raise InputError(f"Power: {int((a < 0).sum())} negative values cannot be raised to "
+                             f"the non-integer power {self.p}", port="x")
         return {"y": np.power(a, np.float32(self.p)).astype(np.float32, copy=False)}

@@ -5,6 +5,7 @@ import functools
 
 import numpy as np
 
+from ...core.errors import InputError
 from ...core.module import Module
 from ...core.ports import Port
 from .blocks import _blockwise_stft
@@ -55,7 +56,7 @@ class STFT(_StftFrames):
         import librosa
         x = check_wav(wav, "STFT")
         if not self.center and x.size < self.n_fft:
-            raise ValueError(f"STFT: {x.size} samples is shorter than n_fft={self.n_fft} (center=False)")
+            raise InputError(f"STFT: {x.size} samples is shorter than n_fft={self.n_fft} (center=False)", port="wav")
         # Centre-padding here rather than in librosa gives the same frames (pad_mode="constant")
         # without librosa's "n_fft is too large" warning for inputs shorter than n_fft, which
         # this module accepts on purpose: any input down to one sample makes a valid frame.
@@ -133,7 +134,8 @@ class MelSpectrogram(Module):
 
     def _basis(self, sr: int) -> np.ndarray:
         if self.fmax is not None and self.fmax > sr / 2:
-            raise ValueError(f"MelSpectrogram: fmax {self.fmax} Hz is above the Nyquist frequency of {sr} Hz audio")
+            raise InputError(f"MelSpectrogram: fmax {self.fmax} Hz is above the Nyquist frequency of {sr} Hz audio "
+                             f"(usable rates: {2 * self.fmax:g} Hz and above)", port="sr")
         return _mel_basis(sr, self.n_fft, self.n_mels, self.fmin, self.fmax, self.htk)
 
     def mel(self, wav=None, sr=16000, mag=None, power: float | None = None) -> np.ndarray:
@@ -199,7 +201,7 @@ class MFCC(MelSpectrogram):
         else:
             lm = np.asarray(log_mel, dtype=np.float32)
             if lm.ndim != 2 or lm.shape[1] != self.n_mels:
-                raise ValueError(f"MFCC: log_mel must be (frames, {self.n_mels}), got shape {lm.shape}")
+                raise InputError(f"MFCC: log_mel must be (frames, {self.n_mels}), got shape {lm.shape}", port="log_mel")
             _check_finite(lm, "MFCC", "log_mel")
         out = librosa.feature.mfcc(S=lm.T, n_mfcc=self.n_mfcc, dct_type=2, norm="ortho", lifter=self.lifter)
         return {"mfcc": np.ascontiguousarray(out.T, dtype=np.float32)}
