@@ -1,9 +1,8 @@
 """The `modulespack` command: check, run and draw graph files, list modules, and (when installed) serve.
 
-Subcommands come from three places:
+Subcommands come from two places:
 
 - the built-in ones in this package (check, run, draw, modules), one file each;
-- `register_command(name, add_parser)` called by another module before `main` runs;
 - provider modules imported only when their command is asked for (`PROVIDERS`): `modulespack serve`
   imports `modulespack.serve.cli`, `modulespack corpus` imports `modulespack.speech.cli`. A provider
   module defines `add_parser(subparsers) -> argparse.ArgumentParser`, which adds a parser named after
@@ -30,15 +29,12 @@ from .run import cmd_run
 from .values import InputError, coerce, parse_inputs, parse_value, read_input_file
 
 __all__ = [
-    "main", "build_parser", "register_command", "load_provider", "COMMAND_HOOKS", "PROVIDERS", "BUILTIN",
+    "main", "build_parser", "load_provider", "PROVIDERS", "BUILTIN",
     "AddParser", "EXIT_OK", "EXIT_FAIL", "EXIT_USAGE", "GRAPH_SUFFIXES", "WAV_SUBTYPES",
     "InputError", "read_input_file", "parse_value", "coerce", "parse_inputs",
     "summarise", "describe", "write_outputs", "list_modules", "port_text_from_info",
     "cmd_check", "cmd_run", "cmd_draw", "cmd_modules",
 ]
-
-#: commands added in-process by other modules: (name, add_parser(subparsers))
-COMMAND_HOOKS: list[tuple[str, AddParser]] = []
 
 #: commands whose parser lives in another module, imported only when the command is used:
 #: name -> (provider module, package that must be importable, one-line help)
@@ -61,14 +57,6 @@ examples:
 
 Run `modulespack COMMAND --help` for the options of a command.
 """
-
-
-def register_command(name: str, add_parser: AddParser) -> None:
-    """Add a subcommand: `add_parser(subparsers)` adds a parser called `name` that sets `func`."""
-    # in place, so that a registration replaces an earlier one of the same name and every holder
-    # of this list sees it
-    COMMAND_HOOKS[:] = [(n, f) for n, f in COMMAND_HOOKS if n != name]
-    COMMAND_HOOKS.append((name, add_parser))
 
 
 def load_provider(name: str) -> tuple[AddParser | None, str]:
@@ -105,10 +93,6 @@ def build_parser(command: str | None = None, provider: AddParser | None = None) 
     for name, add in BUILTIN:
         add(sub)
         added.add(name)
-    for name, add in COMMAND_HOOKS:
-        if name not in added:
-            add(sub)
-            added.add(name)
     for name, (_mod, _pkg, help_text) in PROVIDERS.items():
         if name in added:
             continue
@@ -134,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command_of(argv)
     provider = None
-    if command in PROVIDERS and command not in {n for n, _ in (*BUILTIN, *COMMAND_HOOKS)}:
+    if command in PROVIDERS and command not in {n for n, _ in BUILTIN}:
         provider, why = load_provider(command)
         if provider is None:
             err(f"modulespack {command} is not available: {why}")

@@ -12,12 +12,15 @@ GRAPH_SUFFIXES = (".yaml", ".yml", ".json")
 
 EPILOG = """\
 Each graph is loaded and validated completely (modules, ports, dtypes and shapes along edges,
-cycles, unconnected inputs, parameters, nested graphs); nothing runs. A folder stands for the
-graph files directly inside it. Exit status 1 if any file has a problem.
+cycles, unconnected inputs, parameters, nested graphs, the input names and files of its
+`examples:`); nothing runs, unless --examples: then every example of every valid graph is run
+once and its time or its error printed. A folder stands for the graph files directly inside it.
+Exit status 1 if any file has a problem or any example fails.
 
 examples:
   modulespack check examples/graphs/arith.yaml
   modulespack check examples/graphs            # every .yaml/.yml/.json in the folder
+  modulespack check --examples examples/graphs/tts.yaml
 """
 
 
@@ -25,6 +28,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = add_command(sub, "check", cmd_check, help="validate graph files and print every problem",
                     description="Validate graph files and print every problem found.", epilog=EPILOG)
     p.add_argument("files", nargs="+", metavar="FILE", help="graph file (.yaml, .yml, .json) or folder of them")
+    p.add_argument("--examples", action="store_true",
+                   help="also run each graph's examples (its `examples:` inputs) and report failures")
     return p
 
 
@@ -45,7 +50,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .. import GraphError, build_graph
 
     files = _graph_files(args.files)
-    bad = 0
+    bad = bad_examples = 0
     for f in files:
         try:
             if os.path.isdir(f):
@@ -64,9 +69,57 @@ def cmd_check(args: argparse.Namespace) -> int:
         nested = _count_nested(g)
         extra = f", {nested} more in nested graphs" if nested else ""
         print(f"OK {f} ({len(g.nodes)} nodes{extra})")
+        if getattr(args, "examples", False):
+            failed = run_examples(g, f)
+            bad_examples += failed
+            bad += bool(failed)
+    if bad_examples:
+        err(f"{bad_examples} example{'s' if bad_examples != 1 else ''} failed")
     if len(files) > 1:
         err(f"{len(files) - bad} of {len(files)} graph files OK" if bad else f"all {len(files)} graph files OK")
     return EXIT_FAIL if bad else EXIT_OK
+
+
+def run_examples(graph: Any, file: str) -> int:
+    """Run every example of `graph` once; print a line each; return how many failed."""
+    from time import perf_counter
+
+    from .. import Session
+    from ..core.examples import example_file, file_ref
+    from .values import InputError, parse_inputs
+
+    examples = graph.spec.examples
+    if not examples:
+        print(f"  no examples in {file}")
+        return 0
+    failed = 0
+    with Session(graph) as session:
+        for name, values in examples.items():
+            items = [f"{k}=@{example_file(graph.spec.base_dir, ref)}" if (ref := file_ref(v)) is not None
+                     else f"{k}={_as_text(v, graph.inputs.get(k))}" for k, v in values.items()]
+            t0 = perf_counter()
+            try:
+                session.run(parse_inputs(items, graph))
+            except InputError as e:
+                failed += 1
+                print(f"FAIL {file}: example '{name}': {e}")
+                continue
+            except Exception as e:  # a module's error, or feeds that do not fit: each names its node or input
+                failed += 1
+                print(f"FAIL {file}: example '{name}': {type(e).__name__}: {e}")
+                continue
+            print(f"  example '{name}' ran in {perf_counter() - t0:.2f} s")
+    return failed
+
+
+def _as_text(value: Any, port: Any) -> str:
+    """An example's value as `--input` text (see `modulespack run --help`), so examples and the
+    command line read values, WAV files and their rates alike."""
+    import json
+
+    if isinstance(value, str) and getattr(port, "dtype", None) == "str":
+        return "@" + value if value.startswith("@") else value   # "@@x" is the literal "@x"
+    return json.dumps(value)
 
 
 def _count_nested(g: Any) -> int:

@@ -5,8 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-#: --wav-format choice -> modulespack.io.write_wav subtype
-WAV_SUBTYPES = {"float": "FLOAT", "pcm16": "PCM_16", "pcm32": "PCM_32"}
+from ..io.audio_ports import WAV_SUBTYPES, file_stem, is_audio_value  # noqa: F401 (WAV_SUBTYPES: --wav-format)
 
 
 def summarise(value: Any) -> Any:
@@ -59,46 +58,75 @@ def _is_real(a: Any) -> bool:
         or a.dtype == np.bool_
 
 
-def _file_stem(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name.replace("/", "_")) or "output"
+def audio_sources(graph: Any, keys: list[str]) -> tuple[dict[str, str | None], list[str]]:
+    """Audio outputs among `keys` with where each one's rate comes from (`modulespack.io.audio_ports`
+    `output_rate`), and the rate outputs to fetch as well because no key names them."""
+    from ..core.ports import ANY, NDARRAY
+    from ..io.audio_ports import fetch_port, is_audio, is_audio_name, output_rate
+
+    sources: dict[str, str | None] = {}
+    extra: list[str] = []
+    for k in keys:
+        port = fetch_port(graph, k)
+        if port is None:  # not an output: the Session says so
+            continue
+        if not (is_audio(k, port) or (port.dtype in (ANY, NDARRAY) and is_audio_name(k))):
+            continue
+        src = sources[k] = output_rate(graph, k)
+        if src and src.startswith("out:") and src[4:] not in keys and src[4:] not in extra:
+            extra.append(src[4:])
+    return sources, extra
 
 
-def _is_audio_name(name: str) -> bool:
-    low = name.lower()
-    return "wav" in low or "audio" in low
+def audio_rates(sources: dict[str, str | None], outputs: dict[str, Any], feeds: dict[str, Any],
+                defaults: dict[str, Any], sr: int | None, warn: Any) -> dict[str, int]:
+    """The rate to write each audio output at: the graph's, else `sr` (16000 when None, with a note)."""
+    from ..io.audio_ports import as_rate, rate_value
 
-
-def _sample_rate(outputs: dict[str, Any], default: int) -> int:
-    for key, value in outputs.items():
-        if key.rsplit("/", 1)[-1] in ("sr", "sample_rate"):
+    rates: dict[str, int] = {}
+    for key, src in sources.items():
+        if key not in outputs:
+            continue
+        rate = None
+        if src is not None:
             try:
-                rate = int(value)
-            except (TypeError, ValueError):
-                continue
-            if rate > 0:
-                return rate
-    return default
+                rate = as_rate(rate_value(src, outputs, feeds, defaults))
+            except LookupError:
+                rate = None
+            except ValueError as e:
+                raise ValueError(f"output '{key}': {e} (from {src.replace(':', ' ', 1)})") from None
+        if rate is None:
+            rate = sr or 16000
+            if sr is None:
+                warn(f"note: the graph gives no sample rate for '{key}': written at {rate} Hz (--sr sets it)")
+        elif sr is not None and sr != rate:
+            warn(f"note: --sr {sr} not used for '{key}': the graph gives its rate, {rate} Hz")
+        rates[key] = rate
+    return rates
 
 
-def write_outputs(outputs: dict[str, Any], outdir: Path, sr: int, wav_format: str = "float") -> dict[str, dict]:
+def write_outputs(outputs: dict[str, Any], outdir: Path, rates: dict[str, int], wav_format: str = "float",
+                  ports: dict[str, Any] | None = None) -> dict[str, dict]:
     """Write array, text and bytes outputs into `outdir`; returns name -> {file, ...details}.
 
-    Every file is written atomically, so an interrupted run never leaves a half-written output.
+    Audio outputs (`modulespack.io.audio_ports`: by port, or by name and value for untyped ports)
+    are written as WAV at `rates[name]`; an audio output without a rate there is written as raw
+    float32. Every file is written atomically, so an interrupted run never leaves a half-written output.
     """
     import numpy as np
 
     from ..io import atomic_open, write_raw, write_wav
 
     outdir.mkdir(parents=True, exist_ok=True)
-    rate = _sample_rate(outputs, sr)
+    ports = ports or {}
     written: dict[str, dict] = {}
     for name, value in outputs.items():
-        stem = _file_stem(name)
+        stem = file_stem(name)
         if isinstance(value, np.ndarray):
-            if value.ndim == 1 and np.issubdtype(value.dtype, np.floating) and _is_audio_name(name):
+            if name in rates and is_audio_value(name, ports.get(name), value):
                 path = outdir / f"{stem}.wav"
-                write_wav(path, value, rate, subtype=WAV_SUBTYPES[wav_format])
-                written[name] = {"file": str(path), "sample_rate": rate, "samples": int(value.shape[0]),
+                write_wav(path, value, rates[name], subtype=WAV_SUBTYPES[wav_format])
+                written[name] = {"file": str(path), "sample_rate": rates[name], "samples": int(value.shape[0]),
                                  "format": wav_format}
             elif _is_real(value):
                 path = outdir / f"{stem}.f32"

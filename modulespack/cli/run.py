@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, add_command, err
-from .outputs import WAV_SUBTYPES, describe, summarise, write_outputs, written_text
+from .outputs import WAV_SUBTYPES, audio_rates, audio_sources, describe, summarise, write_outputs, written_text
 from .values import InputError, parse_inputs
 
 EPILOG = """\
@@ -21,17 +21,22 @@ VALUE of --input NAME=VALUE:
   @@text                the literal text '@text'
 Numbers and lists are converted to the input's declared dtype (float, float32 array, ...).
 
-With -o OUTDIR, 1-D float arrays whose output name contains "wav" or "audio" are written as WAV
-(at the rate of a fetched output named sr or sample_rate, else --sr), other numeric arrays as
-raw little-endian float32 .f32 (the shape is printed; non-numeric arrays as .npy), text as .txt,
+With -o OUTDIR, audio outputs (1-D float arrays whose name contains "wav" or "audio") are written
+as WAV at the rate the graph gives them: a rate output beside them (synth/wav -> synth/sr), else
+the rate their producer (or the nearest node upstream) was given or made, e.g. the rate of the
+input WAV; --sr only when the graph says nothing. Other numeric arrays are written as raw
+little-endian float32 .f32 (the shape is printed; non-numeric arrays as .npy), text as .txt,
 bytes as .bin. Files are written atomically (temporary file, then rename).
+
+A WAV file given for an audio input fills the input that carries its rate (sr); a rate given as
+well must agree with the file.
 
 Exit status: 0 success, 1 invalid graph or a module failed, 2 bad --input/--fetch.
 
 examples:
   modulespack run examples/graphs/arith.yaml --input a=1 --input b=2
   modulespack run examples/graphs/arith.yaml -i a=1 -i b=2 --fetch sum/y --fetch double/y --timings
-  modulespack run denoise.yaml --input wav=@noisy.wav -o out/ --sr 16000
+  modulespack run examples/graphs/resynth.yaml --input wav=@speech.wav -o out/   # out/wav.wav at its rate
   modulespack run mfcc.yaml --input wav=@a.wav --fetch mfcc/feats -o feats/ --json
 """
 
@@ -48,8 +53,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="what to compute: a graph output name or node/port (repeatable; "
                         "default: every graph output)")
     p.add_argument("-o", "--output-dir", metavar="OUTDIR", help="write array, text and audio outputs here")
-    p.add_argument("--sr", type=int, default=16000, metavar="HZ",
-                   help="sample rate for WAV outputs when no 'sr'/'sample_rate' output is fetched (default 16000)")
+    p.add_argument("--sr", type=int, default=None, metavar="HZ",
+                   help="sample rate for WAV outputs whose rate the graph does not give (default 16000)")
     p.add_argument("--wav-format", choices=sorted(WAV_SUBTYPES), default="float",
                    help="sample format of written WAV files (default float: 32-bit float, lossless)")
     p.add_argument("--no-check", action="store_true",
@@ -62,6 +67,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .. import FeedError, GraphError, NodeError, Session, build_graph
+    from ..io.audio_ports import default_fetches, fetch_port
 
     try:
         graph = build_graph(args.file)
@@ -80,9 +86,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         for p in e.problems:
             err(str(p))
         return EXIT_FAIL
+    keys = list(dict.fromkeys(args.fetch)) if args.fetch else list(default_fetches(graph))
+    sources, extra = audio_sources(graph, keys) if args.output_dir else ({}, [])
     try:
         try:
-            result = sess.run(feeds, args.fetch or None)
+            result = sess.run(feeds, keys + extra if (args.fetch or extra) else None)
         except FeedError as e:
             err(f"error: {e}")
             return EXIT_USAGE
@@ -96,16 +104,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         sess.close()
 
+    outputs = {k: v for k, v in result.outputs.items() if k not in extra}
     written: dict[str, dict] = {}
     if args.output_dir:
         try:
-            written = write_outputs(result.outputs, Path(args.output_dir), args.sr, args.wav_format)
+            rates = audio_rates(sources, result.outputs, feeds, graph.defaults, args.sr, err)
+            ports = {k: p for k in outputs if (p := fetch_port(graph, k)) is not None}
+            written = write_outputs(outputs, Path(args.output_dir), rates, args.wav_format, ports)
         except (OSError, ValueError, TypeError) as e:
             err(f"error: cannot write outputs to {args.output_dir}: {e}")
             return EXIT_FAIL
 
     if args.json:
-        doc: dict[str, Any] = {"outputs": {k: summarise(v) for k, v in result.outputs.items()},
+        doc: dict[str, Any] = {"outputs": {k: summarise(v) for k, v in outputs.items()},
                                "seconds": result.seconds}
         if args.timings:
             doc["timings_ms"] = {k: v * 1e3 for k, v in result.timings.items()}
@@ -114,15 +125,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return EXIT_OK
 
-    _print_result(result, args.timings)
+    _print_result(outputs, result, args.timings)
     for info in written.values():
         print(f"wrote {written_text(info)}")
     return EXIT_OK
 
 
-def _print_result(result: Any, timings: bool) -> None:
-    width = max((len(k) for k in result.outputs), default=0)
-    for k, v in result.outputs.items():
+def _print_result(outputs: dict[str, Any], result: Any, timings: bool) -> None:
+    width = max((len(k) for k in outputs), default=0)
+    for k, v in outputs.items():
         text = describe(v)
         if "\n" in text:  # multi-line text reads better as an indented block under its name
             print(f"{k}:")

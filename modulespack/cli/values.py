@@ -95,10 +95,15 @@ def coerce(value: Any, port: Any) -> Any:
     return value
 
 
+#: file types `@file` reads; a value ending so without the '@' was most likely meant as a file
+FILE_SUFFIXES = (".wav", ".f32", ".raw", ".npy", ".txt", ".json")
+
+
 def parse_inputs(items: Sequence[str], graph: Any) -> dict[str, Any]:
-    """Feeds from --input items; a graph's `sr` input is filled from the WAV file(s) given, if any."""
+    """Feeds from --input items. A WAV file given for an audio input fills the input that carries
+    its rate (`modulespack.io.audio_ports`), which, if given as well, must agree with the file."""
     feeds: dict[str, Any] = {}
-    rates: dict[str, int] = {}
+    wav_rates: dict[str, tuple[int, str]] = {}   # input -> (rate of its WAV file, the file)
     for item in items:
         name, sep, text = item.partition("=")
         name = name.strip()
@@ -113,15 +118,71 @@ def parse_inputs(items: Sequence[str], graph: Any) -> dict[str, Any]:
             raise InputError(f"--input {name}: {e.filename or text}: {e.strerror or e}") from None
         except ValueError as e:  # e.g. modulespack.io's FormatError, which names the file
             raise InputError(f"--input {name}: {e}") from None
+        if isinstance(value, str) and not text.startswith("@") and _meant_as_file(name, port, text):
+            raise InputError(f"--input {name}={text}: '{name}' takes {_takes(name, port)}, not the text {text!r}; "
+                             f"to read the file, write {name}=@{text}")
         feeds[name] = coerce(value, port)
         if text.startswith("@") and not text.startswith("@@") and text.lower().endswith(".wav"):
-            rates[name] = _wav_rate(text[1:])
-    # the speech graphs' convention (as in `modulespack serve`): an `sr` input goes with the audio,
-    # so a WAV file fills it unless it was given
-    rate_inputs = [n for n in ("sr", "sample_rate") if n in graph.inputs and n not in feeds]
-    if rate_inputs and len(set(rates.values())) == 1:
-        feeds[rate_inputs[0]] = next(iter(rates.values()))
+            wav_rates[name] = (_wav_rate(text[1:]), text[1:])
+    _fill_rates(graph, feeds, wav_rates)
     return feeds
+
+
+def _meant_as_file(name: str, port: Any, text: str) -> bool:
+    from ..io.audio_ports import is_audio_name
+
+    if port is None:
+        return False
+    takes_text = port.dtype in ("str", "bytes", "any")
+    names_file = text.lower().endswith(FILE_SUFFIXES) or os.path.isfile(text)
+    if not takes_text:
+        return names_file
+    # an untyped audio input takes anything, but text is never audio
+    return port.dtype == "any" and is_audio_name(name) and text.lower().endswith(".wav")
+
+
+def _takes(name: str, port: Any) -> str:
+    from ..io.audio_ports import is_audio
+
+    if is_audio(name, port):
+        return "audio samples"
+    shape = "" if port.shape is None else f" {list(port.shape)}".replace("None", "null")
+    return f"{port.dtype}{shape} values"
+
+
+def _fill_rates(graph: Any, feeds: dict[str, Any], wav_rates: dict[str, tuple[int, str]]) -> None:
+    from ..io.audio_ports import audio_inputs, rate_input
+
+    pairs = audio_inputs(graph)
+    filled: dict[str, tuple[int, str]] = {}   # rate input -> (rate, the WAV file that set it)
+    for name, (sr, path) in wav_rates.items():
+        target = pairs[name] if name in pairs else rate_input(graph, name, exclude=pairs)
+        if target is None:
+            continue
+        if target in filled:
+            other_sr, other = filled[target]
+            if other_sr != sr:
+                raise InputError(f"{other} ({other_sr} Hz) and {path} ({sr} Hz) have different sample rates "
+                                 f"but share the graph input '{target}': resample one of them")
+            continue
+        if target in feeds:
+            given = feeds[target]
+            try:
+                same = float(given) == float(sr)
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                raise InputError(f"--input {target}={given} contradicts {path}, which is {sr} Hz; leave "
+                                 f"{target} out (the WAV file fills it) or resample the file")
+            continue
+        filled[target] = (sr, path)
+        feeds[target] = coerce(sr, graph.inputs[target])
+    # a rate input left empty beside audio not read from a WAV: say how to give it, rather than the
+    # Session's bare "missing graph input"
+    for name, target in pairs.items():
+        if name in feeds and target and target not in feeds and target not in graph.optional_inputs:
+            raise InputError(f"--input {name}: samples given without a rate; read them from a WAV file "
+                             f"({name}=@file.wav fills '{target}') or give --input {target}=HZ")
 
 
 def _wav_rate(path: str) -> int:

@@ -49,7 +49,7 @@ from ..core.module import Module as CoreModule
 from ..core.ports import ANY, Port, normalise_dtype
 from ..core.registry import ADAPTERS
 
-__all__ = ["InputDesc", "OutputDesc", "ModuleDesc", "Module", "ProxyModule", "ModuleFactory",
+__all__ = ["InputDesc", "OutputDesc", "ModuleDesc", "Module", "ProxyModule", "ModuleFactory", "Modules",
            "LegacyModule", "adapt", "mp2_dtype", "desc_key"]
 
 
@@ -164,6 +164,19 @@ class ModuleFactory(Module):
         if self._cb_run:
             return self._cb_run(inputs)
         return None
+
+
+class Modules(Module):
+    """A container of Module instances, as in mp2 (its ``module/group.py``); runs nothing itself."""
+
+    def __init__(self, modules: list):
+        for m in modules:
+            if not isinstance(m, Module):
+                raise TypeError(f"Modules holds Module instances, not {type(m).__name__}")
+        self.modules = modules
+
+    def get_modules(self) -> list:
+        return self.modules
 
 
 # --- types -------------------------------------------------------------------------------------
@@ -305,7 +318,7 @@ def _static_desc(cls: type) -> bool:
     return isinstance(raw, (staticmethod, classmethod))
 
 
-_BASES = (Module, ProxyModule, ModuleFactory)
+_BASES = (Module, ProxyModule, ModuleFactory, Modules)
 _cache: dict[Any, type[LegacyModule]] = {}
 _cache_lock = threading.Lock()
 

@@ -14,7 +14,9 @@ What is the same as in mp2:
 * ``ModuleLibPath`` is required (`Stop` otherwise) and names the folder of module files. Module
   names resolve through a core ``Registry(paths=[ModuleLibPath])``: a class with the module's
   name in any ``.py`` file of the folder (mp2 imported the file named like the module). The
-  folder is on ``sys.path`` only while its files are imported, never after.
+  folder is on ``sys.path`` only while its files are imported, never after. Its files may start
+  with mp2's ``from module import Module, ModuleDesc, InputDesc, OutputDesc``: those files alone
+  get mp2's ``module`` (`modulespack.compat.mp2_import`); ``sys.modules`` is not touched.
 * ``build_graph(graph)`` makes one instance of each node's module and returns
   ``(ModuleTable, toposort)``: ``ModuleTable[node]`` holds ``module_name``, ``module_instance``
   (the mp2 module object), ``module_desc`` and ``output``; ``toposort`` is the node order mp2's

@@ -1,6 +1,10 @@
 """Data conventions of the speech toolkit: WAV, raw float32 matrices, HTK files,
 mean/std statistics and file lists. Every write is atomic (temp file + rename).
 
+`modulespack.io.audio_ports` is the audio-port convention that the command line and the server
+share: which graph ports are audio, which input carries an audio input's rate, where an audio
+output's rate comes from, the WAV formats and output file names.
+
 >>> from modulespack.io import read_wav, read_raw, write_raw
 """
 from .atomic import atomic_open, atomic_path

@@ -1,4 +1,4 @@
-"""`modulespack --help`, `--version`, the installed script, and commands added by providers and hooks."""
+"""`modulespack --help`, `--version`, the installed script, and commands added by providers."""
 from __future__ import annotations
 
 import subprocess
@@ -44,7 +44,7 @@ def test_serve_and_corpus_say_when_not_available(capsys, monkeypatch):
     assert code == 1 and "not available" in err
 
 
-def test_provider_and_hook_commands_are_added(capsys, monkeypatch):
+def test_provider_commands_are_added(capsys, monkeypatch):
     def add_serve(sub):
         p = sub.add_parser("serve", help="fake serve")
         p.add_argument("folder")
@@ -54,13 +54,22 @@ def test_provider_and_hook_commands_are_added(capsys, monkeypatch):
     code, out, _ = run(capsys, "serve", "graphs/")
     assert code == 0 and out == "serving graphs/\n"
 
-    def add_hello(sub):
+
+def test_a_new_provider_module_adds_a_command(capsys, monkeypatch):
+    """The extension mechanism: a PROVIDERS entry names a module with `add_parser`, imported on use."""
+    import types
+
+    def add_parser(sub):
         p = sub.add_parser("hello", help="say hello")
         p.set_defaults(func=lambda args: print("hello") or 3)
         return p
-    monkeypatch.setattr(cli, "COMMAND_HOOKS", [])
-    cli.register_command("hello", add_hello)
+    mod = types.ModuleType("hello_provider")
+    mod.add_parser = add_parser
+    monkeypatch.setitem(sys.modules, "hello_provider", mod)
+    monkeypatch.setitem(cli.PROVIDERS, "hello", ("hello_provider", "hello_provider", "say hello"))
     code, out, _ = run(capsys, "hello")
     assert code == 3 and out == "hello\n"
     code, out, _ = run(capsys, "--help")
     assert "say hello" in out
+    assert "hello_provider" in sys.modules
+    assert not hasattr(cli, "register_command") and not hasattr(cli, "COMMAND_HOOKS")

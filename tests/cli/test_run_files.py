@@ -31,17 +31,48 @@ def test_run_wav_in_and_out(capsys, tmp_path, gain_graph, sine_wav):
     assert (outdir / "text.txt").read_text() == "4000 samples"
 
 
-def test_run_wav_out_pcm16_and_default_rate(capsys, tmp_path, gain_graph, sine_wav):
+def test_run_wav_out_pcm16_takes_the_graphs_rate_over_sr(capsys, tmp_path, gain_graph, sine_wav):
+    """Only out_wav is fetched: its rate still comes from the graph's 'sr' output (fetched on the side,
+    neither printed nor written), not from --sr."""
     from scipy.io import wavfile
     wav_path, samples = sine_wav
     outdir = tmp_path / "pcm"
-    code, _, err = run(capsys, "run", gain_graph, "-i", f"wav=@{wav_path}", "--fetch", "out_wav",
-                       "-o", outdir, "--wav-format", "pcm16", "--sr", "22050")
+    code, out, err = run(capsys, "run", gain_graph, "-i", f"wav=@{wav_path}", "--fetch", "out_wav",
+                         "-o", outdir, "--wav-format", "pcm16", "--sr", "22050")
     assert code == 0, err
     assert os.listdir(outdir) == ["out_wav.wav"]
+    assert "sr" not in out.split()
     rate, data = wavfile.read(outdir / "out_wav.wav")
-    assert rate == 22050 and data.dtype == np.int16
+    assert rate == 8000 and data.dtype == np.int16
     np.testing.assert_allclose(data / 32768.0, samples * 0.5, atol=1 / 32768)
+    assert "--sr 22050 not used for 'out_wav'" in err and "8000 Hz" in err
+
+
+def test_run_sr_is_the_fallback_when_the_graph_gives_no_rate(capsys, tmp_path):
+    (tmp_path / "m.py").write_text(textwrap.dedent("""
+        import numpy as np
+        from modulespack import Module, Port
+        class Noise(Module):
+            inputs = {"n": Port("int")}
+            outputs = {"audio": Port("float32", (None,))}
+            def run(self, n):
+                return {"audio": np.zeros(n, np.float32)}
+        """))
+    g = write_graph(tmp_path / "g.yaml", """\
+        module_paths: [.]
+        inputs: {n: int}
+        nodes:
+          - {name: noise, module: Noise, inputs: {n: $n}}
+        outputs: {audio: noise/audio}
+        """)
+    from scipy.io import wavfile
+    code, _, err = run(capsys, "run", g, "-i", "n=100", "-o", tmp_path / "a", "--sr", "22050")
+    assert code == 0, err
+    assert wavfile.read(tmp_path / "a" / "audio.wav")[0] == 22050 and "note" not in err
+    code, _, err = run(capsys, "run", g, "-i", "n=100", "-o", tmp_path / "b")
+    assert code == 0, err
+    assert wavfile.read(tmp_path / "b" / "audio.wav")[0] == 16000
+    assert "no sample rate for 'audio'" in err and "--sr" in err
 
 
 def test_run_raw_and_json_inputs(capsys, tmp_path, gain_graph):
