@@ -20,8 +20,11 @@ Routes (all but /healthz, the page and /static need the API key when keys are co
   ``?fetch=node/port`` (repeatable). Answers ``{"outputs", "timings_ms", "seconds"}`` (audio
   outputs as ``{"wav_base64", "sr", "seconds"}``), or the WAV itself with ``Accept: audio/wav``
   when one audio output is fetched (per-node timings in ``X-Timings`` and ``Server-Timing``).
-  Errors are JSON ``{"error", "graph", "port" | "node", ...}``: 401 key, 404 graph, 406 accept,
-  413 size/length, 415 not a WAV, 422 input (names the port), 500 node (names it), 504 timeout.
+  Errors are JSON ``{"error", "graph", "port" | "node", "kind", ...}``: 401 key, 404 graph, 406
+  accept, 413 size/length (the upload, a text input, audio in or out), 415 not a WAV, 422 input
+  (names the port; also a module refusing its input values, kind ``input``), 500 node (names it),
+  503 a worker process died during the run or the server is stopping (``Retry-After``), 504
+  timeout. A run that times out, or whose client goes away, is cancelled (its subprocesses killed).
 - ``GET /docs``, ``/openapi.json``: one form per graph, made from its ports (they need the key too
   when keys are configured, unless ``docs_public=True`` / ``--public-docs``). Swagger UI's files
   are served from ``/docs-assets`` (the swagger-ui-bundle-v2 package): /docs works offline. No /redoc.

@@ -16,34 +16,47 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import __version__
-from .decode import MB
+from .access import AccessGuard
+from .body import MB
 from .docs import add_docs_routes
-from .errors import ServeError, error_response
+from .errors import GraphLoadError, ServeError, error_response
+from .examples import load_examples
+from .feeds import DEFAULT_MAX_TEXT_CHARS
 from .registry import GraphRegistry
 from .routes import add_graph_routes, add_page_routes
 from .state import ServeState
 
 def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_keys: str | Iterable[str] | None = None,
                cors_origins: str | Iterable[str] | None = None, max_upload_mb: float = 20,
-               max_audio_seconds: float = 600, timeout_s: float | None = 60, concurrency: int = 4,
+               max_audio_seconds: float = 600, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+               timeout_s: float | None = 60, concurrency: int = 4,
                executor: str | Mapping[str, str] = "thread", debug: bool = False, docs_public: bool = False,
                process_workers: int | None = None, session_options: Mapping[str, Any] | None = None,
-               title: str = "modulespack") -> FastAPI:
+               title: str = "modulespack", allowed_hosts: str | Iterable[str] | None = None) -> FastAPI:
     """The web app serving every graph file in `paths` (folders give their *.yaml, *.yml, *.json).
 
     Every graph is validated and its Session built here, once; a graph that does not validate
-    raises `GraphLoadError` (a core GraphError) listing the problems of every file.
+    raises `GraphLoadError` (a core GraphError) listing the problems of every file. So does an
+    example (`examples:` in a graph file) whose files or values do not decode. Each graph's first
+    example runs once at start-up (the lifespan, or the first /readyz of a mounted app; in every
+    worker with `executor="process"`): /readyz says ready after that.
 
     `api_keys`: keys accepted in `X-API-Key` or `Authorization: Bearer` on every route except
-    /healthz, the demo page and its static files. /docs and /openapi.json (which list every graph's
-    ports) need a key too unless `docs_public` (without keys, everything is public).
-    `cors_origins`: origins allowed to call the API from a browser (CORS is off without them).
-    `max_upload_mb`: request bodies beyond this get 413. `max_audio_seconds`: longer audio gets 413.
+    /healthz, /readyz (which names graphs only to a caller with a key), the demo page and its static
+    files. /docs and /openapi.json (which list every graph's ports) need a key too unless
+    `docs_public` (without keys, everything is public).
+    `cors_origins`: origins allowed to call the API from a browser (CORS is off without them); a
+    request whose `Origin` is another site than the server's own and not one of these gets 403, keys
+    or not ("*" allows every origin). `allowed_hosts`: the `Host` values answered (others get 400:
+    DNS rebinding), e.g. `["127.0.0.1", "localhost", "[::1]"]` or `["*.example.org"]`; None (the
+    default, for an app mounted in another) checks nothing: `modulespack serve` sets it from `--host`.
+    `max_upload_mb`: request bodies beyond this get 413. `max_audio_seconds`: longer audio, input or
+    output, gets 413. `max_text_chars`: a longer text input gets 413.
     `timeout_s`: a run taking longer (queueing included) answers 504. `concurrency`: runs at a time
     per graph. `executor`: "thread" (the graph's Session in this process, modules on a thread pool),
     "process" (a pool of `process_workers` processes, each building its own Sessions from the graph
-    specs validated here: for modules that hold the GIL; a run that times out has its worker killed
-    and the pool replaced), or a mapping graph name -> either. `debug`: tracebacks in
+    specs validated here: for modules that hold the GIL; a run that times out is cancelled in its
+    worker, which is killed and replaced if the run does not stop), or a mapping graph name -> either. `debug`: tracebacks in
     500 answers. `session_options`: passed to every `Session` (e.g. `{"parallel": False}`).
     """
     if isinstance(paths, (str, os.PathLike)):
@@ -52,16 +65,27 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
         api_keys = [k.strip() for k in api_keys.split(",")]
     if isinstance(cors_origins, str):
         cors_origins = [cors_origins]
+    if isinstance(allowed_hosts, str):
+        allowed_hosts = [allowed_hosts]
     registry = GraphRegistry(list(paths), executor=executor, concurrency=concurrency, timeout_s=timeout_s,
-                             max_audio_seconds=max_audio_seconds, session_options=session_options,
+                             max_audio_seconds=max_audio_seconds, max_text_chars=max_text_chars,
+                             session_options=session_options,
                              process_workers=process_workers, debug=debug)
+    examples, problems = {}, []
+    for name, e in registry.graphs.items():
+        examples[name], bad = load_examples(e.graph, e.form)
+        problems += bad
+    if problems:
+        registry.close()
+        raise GraphLoadError(problems)
     state = ServeState(registry, api_keys=api_keys or (), max_upload_bytes=int(max_upload_mb * MB), debug=debug,
-                       docs_public=docs_public)
+                       docs_public=docs_public, examples=examples)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if not registry.process_ready:
-            state.start_warm_up()  # worker processes build their Sessions; /readyz says when done
+        if not state.all_warm():
+            # worker processes build their Sessions, first examples run; /readyz says when done
+            state.start_warm_up()
         try:
             yield
         finally:
@@ -87,6 +111,8 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Accept"],
                            expose_headers=["X-Timings", "Server-Timing", "X-Sample-Rate"], max_age=600)
+    # outermost: a bad Host or a foreign Origin is refused before anything else (CORS preflights too)
+    app.add_middleware(AccessGuard, allowed_hosts=allowed_hosts, allowed_origins=list(cors_origins or ()))
 
     add_page_routes(app, state)
     add_graph_routes(app, state)

@@ -18,6 +18,7 @@ EPILOG = """\
 examples:
   modulespack serve examples/graphs
   modulespack serve examples/graphs --port 8080 --api-key s3cret --cors https://example.org
+  modulespack serve examples/graphs --host 0.0.0.0 --allowed-host speech.example.org
   MODULESPACK_API_KEY=s3cret modulespack serve graphs/asr.yaml --executor process --concurrency 2
   curl -s localhost:8000/graphs
   curl -s localhost:8000/graphs/arith/run -H 'Content-Type: application/json' -d '{"inputs": {"a": 1, "b": 2}}'
@@ -39,12 +40,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"require this key in X-API-Key or Authorization: Bearer (repeatable; default: "
                         f"${ENV_KEY}, comma-separated)")
     p.add_argument("--cors", action="append", default=None, metavar="ORIGIN",
-                   help="allow browser calls from this origin (repeatable; CORS is off otherwise)")
+                   help="allow browser calls from this origin (repeatable; CORS is off otherwise, and a "
+                        "request from a page of another site is refused)")
+    p.add_argument("--allowed-host", action="append", default=None, metavar="NAME",
+                   help="also answer requests for this Host name (repeatable; '*.example.org' for a domain, "
+                        "'*' for any). By default: the --host address, and for 127.0.0.1 also localhost "
+                        "and [::1]; any for 0.0.0.0. Other names get 400 (DNS rebinding)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per run before 504 (default 60)")
     p.add_argument("--concurrency", type=int, default=4, metavar="N", help="runs at a time per graph (default 4)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB", help="request body limit (default 20)")
     p.add_argument("--max-audio-seconds", type=float, default=600.0, metavar="S",
-                   help="longest audio input (default 600)")
+                   help="longest audio, input or output (default 600)")
+    p.add_argument("--max-text-chars", type=int, default=None, metavar="N",
+                   help="longest text input, in characters (default 5000)")
     p.add_argument("--executor", choices=("thread", "process"), default="thread",
                    help="run graphs on threads, or in worker processes that build their own Sessions "
                         "(for modules that hold the GIL, e.g. pocketsphinx)")
@@ -71,9 +79,12 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     keys = args.api_key
     if not keys and os.environ.get(ENV_KEY):
         keys = [k.strip() for k in os.environ[ENV_KEY].split(",") if k.strip()]
+    from .access import default_allowed_hosts
     return {
         "paths": list(args.paths), "api_keys": keys or None, "cors_origins": args.cors or None,
+        "allowed_hosts": default_allowed_hosts(args.host) + list(args.allowed_host or ()),
         "max_upload_mb": args.max_upload_mb, "max_audio_seconds": args.max_audio_seconds,
+        **({"max_text_chars": args.max_text_chars} if args.max_text_chars is not None else {}),
         "timeout_s": args.timeout, "concurrency": args.concurrency, "executor": executor,
         "process_workers": args.process_workers, "debug": args.debug, "docs_public": bool(args.public_docs),
     }

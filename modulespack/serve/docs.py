@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
@@ -52,16 +52,16 @@ def add_docs_routes(app: FastAPI, state: ServeState, title: str) -> None:
             comps["securitySchemes"] = {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                                         "bearer": {"type": "http", "scheme": "bearer"}}
             schema["security"] = [{"apiKey": []}, {"bearer": []}]
-            if "/healthz" in schema.get("paths", {}):
-                schema["paths"]["/healthz"]["get"]["security"] = []
+            for open_path in ("/healthz", "/readyz"):
+                if open_path in schema.get("paths", {}):
+                    schema["paths"][open_path]["get"]["security"] = []
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    @app.get("/openapi.json", include_in_schema=False)
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(state.docs_key)])
     async def openapi_json(request: Request) -> Response:
-        state.check_docs_key(request)
         schema, root = openapi(), root_path(request)
         if root:  # mounted under a prefix: "Try it out" calls go there
             schema = {**schema, "servers": [{"url": root}]}
@@ -72,9 +72,8 @@ def add_docs_routes(app: FastAPI, state: ServeState, title: str) -> None:
         from starlette.staticfiles import StaticFiles
         app.mount(ASSETS, StaticFiles(directory=assets), name="docs-assets")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(state.docs_key)])
     async def docs(request: Request) -> Response:
-        state.check_docs_key(request)
         if assets is None:
             raise ServeError(503, "the API docs page needs the swagger-ui-bundle-v2 package "
                                   "(pip install 'modulespack[serve]'); the OpenAPI document is at openapi.json")

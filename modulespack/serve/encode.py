@@ -1,7 +1,8 @@
 """Run outputs -> the answer: JSON values, and audio outputs as WAV (bytes, or base64 in JSON).
 
 WAV files are written by `modulespack.io.wav_to_bytes`: 16-bit PCM, or 32-bit float with
-``?wav_format=float``.
+``?wav_format=float``. Which outputs are audio and where their rates come from is the convention of
+`modulespack.io.audio_ports`, shared with the command line.
 """
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from ..io.audio_ports import WAV_SUBTYPES, as_rate
+from ..io.audio_ports import rate_value as _rate_value
 from .errors import ServeError
 
 if TYPE_CHECKING:
     from .form import GraphForm, OutputPlan
-
-WAV_SUBTYPES = {"pcm16": "PCM_16", "float": "FLOAT"}  # ?wav_format= -> modulespack.io subtype
 
 
 # --------------------------------------------------------------------------- JSON
@@ -83,7 +84,7 @@ def audio_bytes(key: str, samples: Any, sr: Any, wav_format: str = "pcm16") -> t
 
     try:
         x = np.asarray(samples)
-        rate = int(sr.item() if isinstance(sr, (np.ndarray, np.generic)) else sr)
+        rate = as_rate(sr)
         data = wav_to_bytes(x, rate, subtype=WAV_SUBTYPES[wav_format])
     except (TypeError, ValueError) as e:
         raise ServeError(500, f"output '{key}' cannot be written as WAV: {e}", port=key) from None
@@ -97,17 +98,11 @@ def audio_json(key: str, samples: Any, sr: Any, wav_format: str = "pcm16") -> di
 
 def rate_value(form: "GraphForm", rate: str | None, outputs: Mapping[str, Any], feeds: Mapping[str, Any]) -> Any:
     """The sample rate of an audio output, from where its plan says (`out:`, `in:` or `const:`)."""
-    where, _, name = (rate or "").partition(":")
-    if where == "out":
-        return outputs[name]
-    if where == "const":
-        return float(name)
-    if name in feeds:
-        return feeds[name]
-    d = form.fields[name].default if name in form.fields else None
-    if d is None:
-        raise ServeError(500, f"no sample rate for an audio output: input '{name}' was not given")
-    return d
+    defaults = {n: f.default for n, f in form.fields.items()}
+    try:
+        return _rate_value(rate or "", outputs, feeds, defaults)
+    except LookupError as e:
+        raise ServeError(500, f"no sample rate for an audio output: {e}") from None
 
 
 # --------------------------------------------------------------------------- answers

@@ -1,5 +1,5 @@
-"""One served graph: its validated graph and Session, its form, and what its runs share (a thread
-pool, a concurrency limit per event loop, recent node timings)."""
+"""One served graph: its validated graph and Session, its form and limits, and what its runs share (a
+thread pool, a concurrency limit per event loop, recent node timings)."""
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +17,7 @@ class GraphEntry:
     """One served graph: its validated graph, Session (thread executor), form, limits and pools."""
 
     def __init__(self, name: str, path: Path, graph: BuiltGraph, session: Session | None, executor: str,
-                 concurrency: int, max_audio_seconds: float):
+                 concurrency: int, max_audio_seconds: float, max_text_chars: int):
         self.name = name
         self.path = path
         self.graph = graph
@@ -25,6 +25,8 @@ class GraphEntry:
         self.executor = executor
         self.concurrency = concurrency
         self.form = GraphForm(graph, max_audio_seconds)
+        self.max_audio_seconds = max_audio_seconds  # inputs and outputs
+        self.max_text_chars = max_text_chars        # each text input
         self.cost: dict[str, float] = {}          # node -> recent seconds (names the slowest on a timeout)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()

@@ -1,7 +1,7 @@
 """The ports of one graph as a form: a field per input (kind, decoders, the audio pairing of
 `kinds`), and per fetch set a plan of what to fetch and how to encode each output.
 
-Decoding requests is in `decode`, encoding answers in `encode`.
+Decoding requests is in `feeds`, encoding answers in `encode`.
 """
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..core import BuiltGraph, Port
+from ..io.audio_ports import audio_inputs as _audio_inputs, is_audio, output_rate, rate_beside
 from .encode import to_jsonable
 from .errors import ServeError
-from .kinds import RATE_NAMES, is_audio, is_rate, port_info, port_kind, rate_candidates
+from .kinds import port_info, port_kind
 from .values import text_decoder, value_decoder
 
 
@@ -44,13 +45,11 @@ class GraphForm:
         spec_inputs = graph.spec.inputs
         self.fields: dict[str, InputField] = {}
         self.rate_inputs: dict[str, list[str]] = {}   # rate input -> audio inputs feeding it
-        audio_inputs = {n for n, p in graph.inputs.items() if is_audio(n, p)}
-        pairs: dict[str, str | None] = {}
-        for n in audio_inputs:
-            pairs[n] = next((c for c in rate_candidates(n)
-                             if c in graph.inputs and c not in audio_inputs and is_rate(graph.inputs[c])), None)
-            if pairs[n]:
-                self.rate_inputs.setdefault(pairs[n], []).append(n)
+        pairs = _audio_inputs(graph)
+        audio_inputs = set(pairs)
+        for n, r in pairs.items():
+            if r:
+                self.rate_inputs.setdefault(r, []).append(n)
         for n, p in graph.inputs.items():
             optional = n in graph.optional_inputs
             default = spec_inputs[n].get("default") if optional and isinstance(spec_inputs.get(n), dict) else None
@@ -123,28 +122,15 @@ class GraphForm:
             p = ports[k]
             if not (is_audio(k, p)):
                 continue
-            rate = None
-            for c in rate_candidates(k):
-                if c in ports or c in self._out_ports or ("/" in c and self._has_node_port(c)):
-                    try:
-                        cp = ports.get(c) or self.fetch_port(c)
-                    except ServeError:
-                        continue
-                    if is_rate(cp):
-                        rate = "out:" + c
-                        if c not in ports:
-                            fetches.append(c)
-                            hidden.add(c)
-                        elif fetch is None or c not in fetch:
-                            hidden.add(c)
-                        break
-            if rate is None:
-                rate = self._upstream_rate(k)
-                if rate is not None and rate.startswith("out:") and rate[4:] not in ports:
-                    fetches.append(rate[4:])
-                    hidden.add(rate[4:])
-            if rate is None and len(self.rate_inputs) == 1:
-                rate = "in:" + next(iter(self.rate_inputs))
+            beside = rate_beside(self.graph, k)
+            rate = beside or output_rate(self.graph, k)
+            if rate is not None and rate.startswith("out:"):
+                c = rate[4:]
+                if c not in ports:
+                    fetches.append(c)
+                    hidden.add(c)
+                elif beside and (fetch is None or c not in fetch):
+                    hidden.add(c)  # folded into the audio output it belongs to
             if rate is not None:
                 audio_keys.append(k)
                 items.append((k, rate))
@@ -155,44 +141,6 @@ class GraphForm:
         if len(self._plans) < 256:
             self._plans[fetch] = plan
         return plan
-
-    def _upstream_rate(self, key: str) -> str | None:
-        """The rate of an audio output without a rate output beside it: the nearest node upstream
-        (its producer first) with a rate output (`out:<node/port>`) or else a rate input (`in:<graph
-        input>`, `out:<node/port>`, `const:<v>`). A graph that resamples (`resample/sr`) is right this way,
-        where the graph's own rate input would be wrong."""
-        from ..core import Const, Edge, GraphInput
-
-        g = self.graph
-        ref = g.spec.outputs.get(key)
-        start = ref.node if ref is not None else key.partition("/")[0]
-        if start not in g.nodes:
-            return None
-        queue, seen = [start], {start}
-        while queue:
-            n = queue.pop(0)
-            node = g.nodes[n]
-            for port, p in node.outputs.items():
-                if port in RATE_NAMES and is_rate(p):
-                    return f"out:{n}/{port}"
-            for port, src in node.sources.items():
-                if port in RATE_NAMES and is_rate(node.inputs.get(port, Port())):
-                    if isinstance(src, GraphInput):
-                        return "in:" + src.name
-                    if isinstance(src, Edge):
-                        return f"out:{src.node}/{src.port}"
-                    if isinstance(src, Const) and isinstance(src.value, (int, float)):
-                        return f"const:{src.value}"
-            for src in node.sources.values():
-                if isinstance(src, Edge) and src.node not in seen:
-                    seen.add(src.node)
-                    queue.append(src.node)
-        return None
-
-    def _has_node_port(self, key: str) -> bool:
-        node, _, port = key.partition("/")
-        n = self.graph.nodes.get(node)
-        return n is not None and port in n.outputs
 
     def unknown_input(self, name: str) -> ServeError:
         known = ", ".join(k for k in self.fields if k not in self.hidden_inputs) or "none"

@@ -3,15 +3,10 @@
 Kinds (what a UI builds a field for): ``audio``, ``text``, ``number``, ``integer``, ``boolean``,
 ``array`` and ``any``.
 
-The audio convention: a graph input that is a 1-D float array (``float32 (None,)``) whose name
-contains ``wav`` or ``audio`` is ONE audio input, together with an integer/number input for its
-sample rate. The rate input is found by name: ``ref_wav`` pairs with ``ref_sr`` /
-``ref_sample_rate`` first, then ``ref_wav_sr``, then plain ``sr``, ``sample_rate``,
-``samplerate`` or ``fs``. The client uploads a WAV for the audio input and the server fills
-the rate input from the file (the rate input is left out of the listing's form). Outputs pair
-the same way; an audio output without a rate output of its own takes the rate fed to the
-graph's rate input (``wav, sr -> ... -> wav``). An audio output that has no rate anywhere is an
-``array``. An audio input without a rate input is still ``audio``; its rate is then not passed on.
+The audio convention (which ports are audio, which input carries an audio input's rate, where an
+audio output's rate comes from) is `modulespack.io.audio_ports`, shared with the command line. For
+the API: the client uploads a WAV for an audio input and the server fills its rate input (left out
+of the listing's form); an audio output whose rate the graph does not give is an ``array``.
 
 `GraphForm` (``form.py``) applies this to a whole graph.
 """
@@ -22,11 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..core import Port
-from ..core.ports import PY_KINDS
 
 KINDS = ("audio", "text", "number", "integer", "boolean", "array", "any")
-AUDIO_WORDS = ("wav", "audio")
-RATE_NAMES = ("sr", "sample_rate", "samplerate", "fs")
 
 _SIMPLE = {"any": "any", "str": "text", "bool": "boolean", "int": "integer", "float": "number",
            "list": "array", "ndarray": "array", "bytes": "any", "dict": "any"}
@@ -41,44 +33,6 @@ def port_kind(port: Port) -> str:
         k = np.dtype(dt).kind
         return {"f": "number", "i": "integer", "u": "integer", "b": "boolean", "U": "text"}.get(k, "any")
     return "array"
-
-
-def is_float_vector(port: Port) -> bool:
-    if port.dtype in PY_KINDS or port.dtype in ("any", "ndarray"):
-        return False
-    return np.dtype(port.dtype).kind == "f" and port.shape is not None and len(port.shape) == 1
-
-
-def is_rate(port: Port) -> bool:
-    return port_kind(port) in ("integer", "number")
-
-
-def is_audio_name(name: str) -> bool:
-    low = name.lower().rsplit("/", 1)[-1]
-    return any(w in low for w in AUDIO_WORDS)
-
-
-def is_audio(name: str, port: Port) -> bool:
-    """An audio port by the convention: an audio-ish name and a 1-D float array."""
-    return is_audio_name(name) and is_float_vector(port)
-
-
-def rate_candidates(name: str) -> list[str]:
-    """Names of a rate port for audio port `name`, best first (node/port names keep their node)."""
-    node, slash, port = name.rpartition("/")
-    prefix = node + slash
-    low = port.lower()
-    out = []
-    for w in AUDIO_WORDS:
-        i = low.find(w)
-        if i >= 0:
-            for r in RATE_NAMES:
-                cand = port[:i] + r + port[i + len(w):]
-                if cand != port:
-                    out.append(cand)
-    out += [f"{port}_{r}" for r in RATE_NAMES]
-    out += list(RATE_NAMES)
-    return [prefix + c for c in dict.fromkeys(out)]
 
 
 def port_info(port: Port, kind: str) -> dict[str, Any]:

@@ -16,7 +16,9 @@ class Metrics:
     """Counters and histograms of graph runs.
 
     - `modulespack_requests_total{graph,status}`: run requests by HTTP status
-    - `modulespack_errors_total{graph,status,kind}`: failed runs (kind: input, node, timeout, ...)
+    - `modulespack_errors_total{graph,status,kind}`: failed runs by kind: `input` (422: the client's
+      values, a module refusing them included), `node` (500: a module failed), `timeout` (504),
+      `too-large` (413), `worker` (503: its worker process died), `disconnected`, `internal`, ...
     - `modulespack_request_seconds{graph}`: latency of run requests, upload to answer
     - `modulespack_node_seconds{graph,node}`: time in each node
     - `modulespack_in_flight{graph}`: runs in progress

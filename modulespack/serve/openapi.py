@@ -8,11 +8,12 @@ as JSON (a pydantic model made with `create_model` from the input ports) and as 
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import models_json_schema
 
+from .encode import to_jsonable
 from .form import GraphForm
 
 REF = "#/components/schemas/{model}"
@@ -175,7 +176,9 @@ def form_schema(form: GraphForm) -> dict[str, Any]:
 def error_responses() -> dict[str, Any]:
     ref = {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}}
     text = {
-        "401": "missing or wrong API key", "404": "no graph of that name", "406": "Accept: audio/wav, but not one audio output",
+        "400": "a malformed request, or a Host name this server does not answer to",
+        "401": "missing or wrong API key", "403": "a request from a page of another site (an Origin not allowed by CORS)",
+        "404": "no graph of that name", "406": "Accept: audio/wav, but not one audio output",
         "413": "upload or audio too large", "415": "not a WAV file, or an unsupported Content-Type",
         "422": "bad input: the answer names the port", "500": "a node failed: the answer names the node",
         "504": "the run took longer than the server's timeout",
@@ -183,10 +186,15 @@ def error_responses() -> dict[str, Any]:
     return {code: {"description": d, "content": ref} for code, d in text.items()}
 
 
-def run_operation(name: str, form: GraphForm, models: dict[str, type[BaseModel]]) -> dict[str, Any]:
-    """`openapi_extra` of a graph's run route."""
+def run_operation(name: str, form: GraphForm, models: dict[str, type[BaseModel]],
+                  examples: Iterable[Any] = ()) -> dict[str, Any]:
+    """`openapi_extra` of a graph's run route; the graph's `examples` without files become the JSON
+    body's examples (a menu in /docs)."""
     has_audio_in = any(i["kind"] == "audio" for i in form.inputs_info().values())
-    json_body = {"schema": {"$ref": REF.format(model=models["request"].__name__)}}
+    json_body: dict[str, Any] = {"schema": {"$ref": REF.format(model=models["request"].__name__)}}
+    body_examples = {ex.name: {"value": {"inputs": to_jsonable(ex.values)}} for ex in examples if not ex.files}
+    if body_examples:
+        json_body["examples"] = body_examples
     multipart = {"schema": form_schema(form)}
     content = {"multipart/form-data": multipart, "application/json": json_body} if has_audio_in else \
         {"application/json": json_body, "multipart/form-data": multipart}

@@ -1,252 +1,437 @@
-"""The worker processes of `executor="process"`: a pool started on first use and warmed up for /readyz,
-replaced when a worker dies or a run times out (the old pool drains its runs, then the worker of the
-timed-out run is killed), and the shared table that names the node a worker is running."""
+"""The worker processes of `executor="process"` (the server side; the worker side is `worker`).
+
+Why not `concurrent.futures.ProcessPoolExecutor`: when one of its workers dies (kill -9, the OOM
+killer, a crash in a C library) the whole executor breaks: every run in flight on any worker fails
+and every worker has to be started again (seconds of imports and model loading each). It also
+cannot tell a run that had started from one still waiting, nor reach a running task to cancel it.
+
+Here each worker process has a pipe of its own and a thread in the server that feeds it one run at
+a time from a shared queue. So: a run that had not started is given to another worker; a run on a
+worker that died fails alone (`WorkerDied`: the server answers 503, retry); only that worker is
+started again; a cancel (time-out, client gone, shutdown) is sent to the worker that has the run,
+and a worker whose run does not stop within CANCEL_GRACE_S is killed with its subprocesses.
+"""
 from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import itertools
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Mapping
+from concurrent.futures import Future, InvalidStateError
+from time import monotonic
+from typing import Any, Iterator, Mapping
 
+from ..core import CancelToken, Cancelled
 from . import worker
-from .errors import ServeError
 
 log = logging.getLogger("modulespack.serve")
 
-# a worker still starting when its pool is stopped and dropped would find the counter's semaphore
-# gone (FileNotFoundError on stderr): the last few counters are kept alive a while
-_KEEP_ALIVE: "collections.deque[Any]" = collections.deque(maxlen=16)
+START_METHOD = "spawn"  # a fresh interpreter: a fork would copy the server's threads' locks mid-use
+CANCEL_GRACE_S = 2.0    # a cancelled run ends within this, or its worker is killed (and replaced)
+POLL_S = 0.1            # how often a busy worker's thread looks for a cancel of its run
+EXIT_WAIT_S = 3.0       # a worker asked to stop exits within this, or is killed
+START_TRIES = 3         # a worker dying this many times in a row before it is ready: the pool is in error
 
 
-class WorkerPool:
-    """One ProcessPoolExecutor, and what is known of it: the shared "task:node" table and pids of its
-    workers, its runs in flight (`live`), the runs that timed out (`abandoned`: their workers are
-    killed once no live run is left), whether it still takes runs (`retired`) and whether it was
-    stopped."""
-    __slots__ = ("executor", "slots", "pids", "live", "abandoned", "retired", "stopped")
-
-    def __init__(self, executor: ProcessPoolExecutor, slots: Any, pids: Any):
-        self.executor = executor
-        self.slots = slots
-        self.pids = pids
-        self.live: set[int] = set()
-        self.abandoned: set[int] = set()
-        self.retired = False
-        self.stopped = False
-
-    def worker_pids(self) -> list[int]:
-        return [p for p in self.pids[:] if p > 0]
-
-    def broken(self) -> bool:
-        return bool(getattr(self.executor, "_broken", False))
+class WorkerDied(RuntimeError):
+    """The worker process that had a run died during it (the run may be tried again)."""
 
 
 class ProcessRun:
-    """A run in a worker process: its pool and task number; names the running node from the table."""
-    __slots__ = ("pool", "task")
+    """A run given to the pool: its result arrives in `future`; `token` cancels it."""
+    __slots__ = ("task", "graph", "feeds", "fetches", "token", "future", "slots", "worker", "claimed",
+                 "started")
 
-    def __init__(self, pool: WorkerPool, task: int):
-        self.pool, self.task = pool, task
+    def __init__(self, task: int, graph: str, feeds: dict, fetches: tuple, token: CancelToken, slots: Any):
+        self.task, self.graph, self.feeds, self.fetches = task, graph, feeds, fetches
+        self.token, self.slots = token, slots
+        self.future: Future = Future()
+        self.worker: _Worker | None = None
+        self.claimed = False   # a worker thread took it (its future is running)
+        self.started = False   # the worker process said it started
 
     def running(self) -> str | None:
-        return worker.read_slots(self.pool.slots, self.task)
+        """The node the run is in, from its worker's slot of the shared table (best effort)."""
+        w = self.worker
+        found = worker.read_slot(self.slots, w.index) if w is not None else None
+        return found[1] if found is not None and found[0] == self.task else None
+
+    def settle(self, result: Any = None, exc: BaseException | None = None) -> None:
+        try:
+            if exc is not None:
+                self.future.set_exception(exc)
+            else:
+                self.future.set_result(result)
+        except InvalidStateError:  # cancelled by its caller meanwhile, or settled already
+            pass
+
+
+class _Worker:
+    __slots__ = ("index", "process", "conn", "tmp", "info")
+
+    def __init__(self, index: int, process: Any, conn: Any, tmp: str):
+        self.index, self.process, self.conn, self.tmp = index, process, conn, tmp
+        self.info: dict[str, Any] = {}
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL the worker, then what it started (in process groups of their own, so not killed
+        with it, and orphaned once it is gone: found by the variable they inherited from it)."""
+        if self.process.exitcode is None:  # not reaped yet: the pid is still this process's
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        kill_marked(f"{os.getpid()}:{self.pid}")
+
+
+def _marked(tag: str) -> Iterator[int]:
+    needle = f"\0{worker.WORKER_ENV}={tag}\0".encode()
+    try:
+        names = os.listdir("/proc")
+    except OSError:  # not Linux: nothing to find this way
+        return
+    for name in names:
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/environ", "rb") as f:
+                    env = b"\0" + f.read()
+            except OSError:
+                continue
+            if needle in env:
+                yield int(name)
+
+
+def kill_marked(tag: str) -> int:
+    """Kill the processes (their groups, when they lead one) whose environment has `worker.WORKER_ENV`=tag."""
+    n = 0
+    own = os.getpgrp()
+    for pid in _marked(tag):
+        try:
+            pgid = os.getpgid(pid)
+            if pgid == pid and pgid != own:
+                os.killpg(pgid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            n += 1
+        except OSError:
+            pass
+    return n
+
+
+class _Pool:
+    """One set of workers, a thread each, and the queue of runs no worker has taken yet. `stop` ends
+    it; the next run starts another."""
+
+    def __init__(self, graphs: Mapping[str, tuple[dict, str]], n: int, session_options: Mapping[str, Any]):
+        self.ctx = multiprocessing.get_context(START_METHOD)
+        self.graphs, self.session_options = dict(graphs), dict(session_options)
+        self.slots = self.ctx.Array("c", n * worker.SLOT, lock=False)
+        self.cond = threading.Condition()
+        self.queue: collections.deque[ProcessRun] = collections.deque()
+        self.workers: list[_Worker | None] = [None] * n
+        self.stopping = False
+        self.warm = threading.Event()            # every worker has been ready once (or the pool failed)
+        self.error: str | None = None            # no worker could start
+        self.errors: dict[str, str] = {}         # graph -> why a worker could not build it
+        self._ready: set[int] = set()
+        self.threads = [threading.Thread(target=self._drive, args=(i,), name=f"serve-worker-{i}", daemon=True)
+                        for i in range(n)]
+        for t in self.threads:
+            t.start()
+
+    # -------------------------------------------------------------- called by the server
+
+    def submit(self, run: ProcessRun) -> None:
+        with self.cond:
+            if self.stopping:
+                raise Cancelled("the server is stopping")
+            self.queue.append(run)
+            self.cond.notify()
+
+    def withdraw(self, run: ProcessRun) -> None:
+        """`run` was cancelled: if no worker has taken it, it ends now (else its worker thread sends
+        the cancel to the worker)."""
+        with self.cond:
+            try:
+                self.queue.remove(run)
+            except ValueError:
+                return
+        run.settle(exc=Cancelled(run.token.reason))
+
+    def pids(self) -> list[int]:
+        return [w.pid for w in self.workers if w is not None]
+
+    def stop(self) -> None:
+        """Cancel every run, stop the workers (killing those that do not stop) and their threads."""
+        with self.cond:
+            self.stopping = True
+            queued = list(self.queue)
+            self.queue.clear()
+            self.cond.notify_all()
+        for run in queued:
+            run.settle(exc=Cancelled("the server is stopping"))
+        deadline = monotonic() + CANCEL_GRACE_S + EXIT_WAIT_S + 1.0
+        for t in self.threads:
+            t.join(max(0.0, deadline - monotonic()))
+
+    # -------------------------------------------------------------- a worker's thread
+
+    def _drive(self, i: int) -> None:
+        """Keep worker `i` running and fed until the pool stops; start it again when it dies."""
+        tries = 0
+        while not self.stopping:
+            w = self._start(i)
+            if w is None:
+                tries += 1
+                if tries >= START_TRIES and not self.warm.is_set():
+                    self.error = f"worker process {i} exited before it was ready, {tries} times (see the log)"
+                    self.warm.set()
+                with self.cond:
+                    self.cond.wait_for(lambda: self.stopping, timeout=min(10.0, 0.5 * 2 ** tries))
+                continue
+            tries = 0
+            with self.cond:
+                self.workers[i] = w
+                self.errors.update(w.info.get("errors", {}))
+                self.error = None  # runs can be served again
+                self._ready.add(i)
+                if len(self._ready) == len(self.workers):
+                    self.warm.set()
+            try:
+                self._serve(w)
+            finally:
+                with self.cond:
+                    if self.workers[i] is w:
+                        self.workers[i] = None
+                self._retire(w)
+
+    def _start(self, i: int) -> _Worker | None:
+        parent, child = self.ctx.Pipe()
+        tmp = tempfile.mkdtemp(prefix=f"modulespack-worker-{i}-")
+        p = self.ctx.Process(target=worker.main, name=f"modulespack-worker-{i}", daemon=True,
+                             args=(child, self.graphs, self.session_options, self.slots, i, tmp))
+        try:
+            p.start()
+        except Exception:
+            log.exception("worker process %d could not be started", i)
+            parent.close()
+            shutil.rmtree(tmp, ignore_errors=True)
+            return None
+        finally:
+            child.close()  # the worker holds the only other end: its death is an EOF here
+        w = _Worker(i, p, parent, tmp)
+        try:
+            while not self.stopping:
+                if parent.poll(0.2):
+                    msg = parent.recv()
+                    if msg[0] == "ready":
+                        w.info = msg[1]
+                        return w
+        except (EOFError, OSError):
+            p.join(1.0)
+            log.error("worker process %d (pid %s) exited with %s before it was ready", i, p.pid, p.exitcode)
+        self._retire(w)
+        return None
+
+    def _next(self) -> ProcessRun | None:
+        """The next run to give to a worker (None when the pool stops)."""
+        with self.cond:
+            while not self.stopping:
+                while self.queue:
+                    run = self.queue.popleft()
+                    if not run.claimed:
+                        if not run.future.set_running_or_notify_cancel():
+                            continue  # its caller gave up on it while it waited
+                        run.claimed = True
+                    if run.token.is_set():
+                        run.settle(exc=Cancelled(run.token.reason))
+                        continue
+                    return run
+                self.cond.wait()
+        return None
+
+    def _serve(self, w: _Worker) -> None:
+        """Feed worker `w` runs, one at a time, until it dies or the pool stops."""
+        while True:
+            run = self._next()
+            if run is None:
+                return
+            run.worker = w
+            try:
+                w.conn.send(("run", run.task, run.graph, run.feeds, run.fetches))
+            except (EOFError, OSError):  # the worker died before it got the run
+                self._requeue(run)
+                return
+            except Exception as e:  # inputs that do not pickle (nothing was sent)
+                run.settle(exc=worker.WorkerError(f"the inputs cannot be sent to a worker process: "
+                                                  f"{type(e).__name__}: {e}"))
+                continue
+            if not self._follow(w, run):
+                return
+
+    def _follow(self, w: _Worker, run: ProcessRun) -> bool:
+        """Wait for `run`'s outcome on `w`, passing a cancel on; False if the worker died."""
+        deadline: float | None = None
+        while True:
+            if deadline is None and (run.token.is_set() or self.stopping):
+                try:
+                    w.conn.send(("cancel", run.task, run.token.reason or "the server is stopping"))
+                except OSError:
+                    pass
+                deadline = monotonic() + CANCEL_GRACE_S
+            try:
+                msg = w.conn.recv() if w.conn.poll(POLL_S) else None
+            except (EOFError, OSError):
+                msg = ()
+            if msg is None:
+                if deadline is not None and monotonic() > deadline:
+                    log.warning("worker process %d: run %d was cancelled (%s) and did not stop within %g s: "
+                                "the worker is killed and replaced", w.pid, run.task,
+                                run.token.reason or "the server is stopping", CANCEL_GRACE_S)
+                    w.kill()
+                    deadline = float("inf")
+                continue
+            if not msg:  # the worker died
+                if not run.started:
+                    self._requeue(run)
+                elif run.token.is_set():
+                    run.settle(exc=Cancelled(run.token.reason))
+                else:
+                    log.error("worker process %d died during run %d of graph '%s' (exit code %s)", w.pid,
+                              run.task, run.graph, w.process.exitcode)
+                    run.settle(exc=WorkerDied(f"the worker process running it (pid {w.pid}) died"))
+                return False
+            kind, task = msg[0], msg[1]
+            if task != run.task:
+                continue
+            if kind == "started":
+                run.started = True
+                run.feeds = None  # not needed again: a started run is not tried again
+            elif kind == "done":
+                run.settle(msg[2])
+                return True
+            else:
+                run.settle(exc=msg[2])
+                return True
+
+    def _requeue(self, run: ProcessRun) -> None:
+        """A run whose worker died before it started goes back to the head of the queue."""
+        run.worker = None
+        with self.cond:
+            if not self.stopping:
+                log.warning("run %d of graph '%s' goes to another worker: its worker died before it started",
+                            run.task, run.graph)
+                self.queue.appendleft(run)
+                self.cond.notify()
+                return
+        run.settle(exc=Cancelled("the server is stopping"))
+
+    def _retire(self, w: _Worker) -> None:
+        """Let an idle worker exit (kill it if it does not), or reap a dead one; kill what it left."""
+        if w.process.is_alive():
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+            w.process.join(EXIT_WAIT_S)
+            if w.process.is_alive():
+                log.warning("worker process %d did not stop within %g s: killed", w.pid, EXIT_WAIT_S)
+        w.kill()  # a dead worker's subprocesses are orphans: nothing else would stop them
+        w.process.join(1.0)
+        w.conn.close()
+        shutil.rmtree(w.tmp, ignore_errors=True)  # what a killed worker could not remove
 
 
 class ProcessPools:
-    """The pool new runs go to, the retired ones still draining, and whether the workers are warm
-    (`ready`; `errors`: graph -> why a worker could not build it)."""
+    """The worker processes of every graph served with executor="process": started on first use (or
+    by `warm_up`), `ready` once every worker has built its Sessions (`errors`: graph -> why a
+    worker could not build it), stopped by `stop` (started again by the next run)."""
 
     def __init__(self, graphs: Mapping[str, tuple[dict, str]], workers: int, session_options: Mapping[str, Any]):
         # the validated specs, not the files: an edit after start-up changes nothing
         self.graphs = dict(graphs)
         self.workers = workers
         self.session_options = dict(session_options)
-        self._current: WorkerPool | None = None
-        self._pools: set[WorkerPool] = set()      # every pool not stopped yet (retired ones drain)
-        self._lock = threading.RLock()             # never held while calling into an executor
+        self._pool: _Pool | None = None
+        self._lock = threading.Lock()
         self._tasks = itertools.count(1)
-        self.on_reset: Any = None                  # called (on the event loop) when a new pool must warm up
-        self.ready = not self.graphs
-        self.error: str | None = None
-        self.errors: dict[str, str] = {}
 
-    def pool(self) -> WorkerPool:
-        """The pool new runs go to (started on first use, and again after a reset)."""
-        pool = self._current
-        if pool is not None:
-            return pool
-        with self._lock:
-            if self._current is None:
-                ctx = multiprocessing.get_context("spawn")
-                slots = ctx.Array("c", self.workers * worker.SLOT, lock=False)
-                pids = ctx.Array("i", self.workers, lock=False)
-                counter = ctx.Value("i", 0)
-                executor = ProcessPoolExecutor(
-                    self.workers, mp_context=ctx, initializer=worker.init_worker,
-                    initargs=(self.graphs, self.session_options, slots, counter, pids))
-                self._current = WorkerPool(executor, slots, pids)
-                _KEEP_ALIVE.append(counter)
-                self._pools.add(self._current)
-            return self._current
+    def _get(self) -> _Pool:
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = _Pool(self.graphs, self.workers, self.session_options)
+                pool = self._pool
+        return pool
+
+    @property
+    def ready(self) -> bool:
+        pool = self._pool
+        return not self.graphs or (pool is not None and pool.warm.is_set() and pool.error is None)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        pool = self._pool
+        return dict(pool.errors) if pool is not None else {}
+
+    @property
+    def error(self) -> str | None:
+        pool = self._pool
+        if pool is None:
+            return None
+        return pool.error or "; ".join(f"{g}: {m}" for g, m in pool.errors.items()) or None
 
     async def warm_up(self) -> bool:
-        """Start the worker processes and wait until they have built their Sessions (for /readyz);
-        if the pool is replaced meanwhile, warm up the new one."""
-        loop = asyncio.get_running_loop()
-        while not self.ready:
-            pool = self.pool()
-            try:
-                futs = [loop.run_in_executor(pool.executor, worker.ping) for _ in range(self.workers)]
-                info = await asyncio.gather(*futs)
-            except BrokenProcessPool as e:
-                current = self._detach(pool)
-                self._stop_pool(pool)
-                if not current:  # replaced meanwhile (a run timed out there): warm up the new one
-                    continue
-                self.error = f"worker processes could not start: {e}"
+        """Start the workers and wait until each has built its Sessions (for /readyz)."""
+        if not self.graphs:
+            return True
+        pool = self._get()
+        while not pool.warm.is_set():
+            if pool.stopping:
                 return False
-            except RuntimeError:  # the pool was shut down (a reset, or the app stopping)
-                if self._current is pool:
-                    return False
-                continue
-            except asyncio.CancelledError:  # this task, or the pings (their pool was stopped)
-                task = asyncio.current_task()
-                cancelling = getattr(task, "cancelling", None)  # Python >= 3.11
-                if self._current is pool or cancelling is None or cancelling():
-                    raise
-                continue
-            if self._current is not pool:  # replaced while starting: warm up the new one
-                continue
-            self.errors = {g: m for i in info for g, m in i["errors"].items()}
-            self.error = "; ".join(f"{g}: {m}" for g, m in self.errors.items()) or None
-            self.ready = True
-        return True
+            await asyncio.sleep(0.05)
+        return pool.error is None
 
     def can_run(self, name: str) -> bool:
         return self.ready and name not in self.errors
 
-    def check(self) -> None:
-        """A worker that died while idle (kill -9, the OOM killer) breaks the pool without any run
-        noticing: replace it now (for /readyz, which then says "starting" until it is warm)."""
-        pool = self._current
-        if pool is not None and pool.broken():
-            self.broke(pool)
-
     def worker_pids(self) -> list[int]:
-        """Pids of the current pool's worker processes (those started so far)."""
-        pool = self._current
-        return pool.worker_pids() if pool is not None else []
+        pool = self._pool
+        return pool.pids() if pool is not None else []
 
-    def submit(self, name: str, feeds: dict, fetches: tuple) -> tuple[Future, ProcessRun]:
-        task = next(self._tasks)
-        for attempt in (1, 2):
-            pool = self.pool()
-            with self._lock:
-                pool.live.add(task)
-            try:
-                cfut = pool.executor.submit(worker.run, name, feeds, fetches, task)
-            except BaseException as e:
-                with self._lock:
-                    pool.live.discard(task)
-                if not isinstance(e, BrokenProcessPool):
-                    raise
-                # a worker died while the pool was idle: a new pool, once
-                self.broke(pool)
-                if attempt == 2:
-                    raise ServeError(503, f"graph '{name}': the worker processes are restarting; "
-                                          "try again", graph=name, kind="worker") from None
-                continue
-            cfut.add_done_callback(functools.partial(self._run_done, pool, task))
-            return cfut, ProcessRun(pool, task)
-        raise AssertionError("unreachable")
+    def running(self) -> dict[int, str | None]:
+        """Worker pid -> the node its run is in ("" before the first node), for the busy workers."""
+        pool = self._pool
+        out: dict[int, str | None] = {}
+        for w in (pool.workers if pool is not None else ()):
+            found = worker.read_slot(pool.slots, w.index) if w is not None else None
+            if found is not None:
+                out[w.pid] = found[1] or ""
+        return out
 
-    def broke(self, pool: WorkerPool) -> None:
-        """`pool` is broken (a worker died): replace it if it is still the current one."""
-        self._replace(pool)
-        self._stop_pool(pool)
-
-    def abandon(self, run: ProcessRun) -> None:
-        """A run timed out: its worker may be stuck for good. New runs go to a new pool; the worker is
-        killed, with the old pool, as soon as no other run is in flight there (none is lost)."""
-        pool = run.pool
-        with self._lock:
-            pool.live.discard(run.task)
-            pool.abandoned.add(run.task)
-        self._replace(pool)
-        self._maybe_stop(pool)
+    def submit(self, name: str, feeds: dict, fetches: tuple, token: CancelToken) -> ProcessRun:
+        """Queue a run for the next free worker; `run.future` gets its core Result, or its error: a
+        core error (FeedError, NodeError, NodeInputError, Cancelled), WorkerDied or WorkerError."""
+        pool = self._get()
+        run = ProcessRun(next(self._tasks), name, feeds, fetches, token, pool.slots)
+        pool.submit(run)
+        token.on_cancel(lambda: pool.withdraw(run))
+        return run
 
     def stop(self) -> None:
-        """Stop every pool (a new one starts on the next run)."""
+        """Stop the workers (cancelling their runs); a new set starts on the next run."""
         with self._lock:
-            self._current = None
-            pools = list(self._pools)
-            for pool in pools:
-                pool.retired = True
-        for pool in pools:
-            self._stop_pool(pool)
-        if self.graphs:
-            self.ready = False
-
-    def _detach(self, pool: WorkerPool) -> bool:
-        """Stop sending runs to `pool`; True if it was the current one (a new one is needed)."""
-        with self._lock:
-            pool.retired = True
-            if self._current is not pool:
-                return False
-            self._current = None
-        self.ready = False
-        return True
-
-    def _replace(self, pool: WorkerPool) -> None:
-        """Detach `pool`; if it was the current one, have the new one warmed up (/readyz says "starting"
-        until then)."""
-        if not self._detach(pool):
-            return
-        hook = self.on_reset
-        if hook is not None:
-            try:
-                hook()
-            except RuntimeError:  # no running event loop: the next /readyz starts it
-                pass
-
-    def _run_done(self, pool: WorkerPool, task: int, _fut: Future) -> None:
-        # in the executor's thread, maybe holding its locks: bookkeeping only, stopping on a thread
-        with self._lock:
-            pool.live.discard(task)
-            go = pool.retired and not pool.live and not pool.stopped
-        if go:
-            threading.Thread(target=self._maybe_stop, args=(pool,), name="serve-pool-stop", daemon=True).start()
-
-    def _maybe_stop(self, pool: WorkerPool) -> None:
-        with self._lock:
-            if not pool.retired or pool.live or pool.stopped:
-                return
-        self._stop_pool(pool)
-
-    def _stop_pool(self, pool: WorkerPool) -> None:
-        """Kill the workers still running abandoned runs, and shut the pool down."""
-        with self._lock:
-            if pool.stopped:
-                return
-            pool.stopped = True
-            self._pools.discard(pool)
-            abandoned = list(pool.abandoned)
-        pids = pool.pids[:]
-        for task in abandoned:
-            found = worker.find_task(pool.slots, task)
-            pid = pids[found[0]] if found is not None and found[0] < len(pids) else 0
-            if pid > 0:
-                try:
-                    os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
-                    log.warning("killed worker process %d: its run (task %d) timed out", pid, task)
-                except OSError:  # gone already
-                    pass
-        pool.executor.shutdown(wait=False, cancel_futures=True)
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.stop()

@@ -1,5 +1,7 @@
 """The graphs an app serves: found in the start-up paths, validated and built once, then run off the
-event loop with a per-graph concurrency limit and a per-request timeout.
+event loop with a per-graph concurrency limit and a per-request timeout. Every run has a CancelToken:
+a time-out, a client that went away and the server's shutdown cancel it, and its concurrency slot is
+free again only when its work has really stopped.
 
 Only files named at start-up (or found in a start-up folder) are ever opened: requests name a
 graph, and the name is looked up in this registry, never turned into a path.
@@ -10,24 +12,24 @@ import asyncio
 import logging
 import os
 from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..core import FeedError, GraphError, NodeError, Problem, Session, build_graph
+from ..core import (Cancelled, CancelToken, FeedError, GraphError, NodeError, NodeInputError, Problem, Result,
+                    Session, build_graph)
+from ..core.proc import kill_all
 from ..core.spec import GRAPH_SUFFIXES, parse_graph
 from .entry import GraphEntry
 from .errors import GraphLoadError, ServeError
-from .procpool import ProcessPools, ProcessRun, WorkerPool
-from .tracking import TRACKER, Tracker, instrument, run_tracked
-
-# GraphEntry, WorkerPool, ProcessRun and the tracking names lived here once: still importable from here
-__all__ = ["EXECUTORS", "GraphEntry", "GraphRegistry", "ProcessRun", "RunResult", "TRACKER", "Tracker",
-           "WorkerPool", "graph_files", "instrument"]
+from .feeds import DEFAULT_MAX_TEXT_CHARS
+from .procpool import ProcessPools, ProcessRun, WorkerDied
+from .tracking import Tracker, run_tracked
+from .worker import WorkerError
 
 log = logging.getLogger("modulespack.serve")
 
 EXECUTORS = ("thread", "process")
+RETRY_AFTER_S = 1  # a run lost with its worker process: another worker (or its replacement) takes the next
 
 
 def graph_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Problem]]:
@@ -58,26 +60,22 @@ def graph_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[Pr
     return unique, problems
 
 
-class RunResult:
-    __slots__ = ("outputs", "timings", "seconds")
-
-    def __init__(self, outputs: dict, timings: dict, seconds: float):
-        self.outputs, self.timings, self.seconds = outputs, timings, seconds
-
-
 class GraphRegistry:
     """Every served graph, and how runs reach them."""
 
     def __init__(self, paths: Iterable[str | os.PathLike], *, executor: str | Mapping[str, str] = "thread",
                  concurrency: int = 4, timeout_s: float | None = 60.0, max_audio_seconds: float = 600.0,
-                 session_options: Mapping[str, Any] | None = None, process_workers: int | None = None,
-                 debug: bool = False):
+                 max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, session_options: Mapping[str, Any] | None = None,
+                 process_workers: int | None = None, debug: bool = False):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if max_text_chars < 1:
+            raise ValueError("max_text_chars must be at least 1")
         self.timeout_s = timeout_s
         self.debug = debug
         self.session_options = dict(session_options or {})
         self.graphs: dict[str, GraphEntry] = {}
+        self._live: set[CancelToken] = set()  # tokens of the runs in progress (cancelled at shutdown)
         files, problems = graph_files(paths)
         per_graph = executor if isinstance(executor, Mapping) else None
         unknown_exec = set(per_graph or ())
@@ -98,13 +96,13 @@ class GraphRegistry:
                 session = None
                 if ex == "thread":
                     session = Session(graph, **self.session_options)
-                    instrument(session)
                 else:  # workers get this spec (as a dict), not the file: check that it round-trips
                     parse_graph(graph.spec.to_dict(), f.resolve())
             except GraphError as e:
                 problems += e.problems
                 continue
-            self.graphs[name] = GraphEntry(name, f, graph, session, ex, concurrency, max_audio_seconds)
+            self.graphs[name] = GraphEntry(name, f, graph, session, ex, concurrency, max_audio_seconds,
+                                           max_text_chars)
         for name in sorted(unknown_exec):
             problems.append(Problem(f"an executor is set for graph '{name}', which is not served "
                                     f"(graphs: {', '.join(names) or 'none'})", kind="executor"))
@@ -125,20 +123,8 @@ class GraphRegistry:
     def process_error(self) -> str | None:
         return self.procs.error
 
-    @property
-    def on_pool_reset(self) -> Any:
-        """Called (on the event loop) when a new process pool must warm up."""
-        return self.procs.on_reset
-
-    @on_pool_reset.setter
-    def on_pool_reset(self, hook: Any) -> None:
-        self.procs.on_reset = hook
-
     async def warm_up(self) -> bool:
         return await self.procs.warm_up()
-
-    def check_process_pool(self) -> None:
-        self.procs.check()
 
     def worker_pids(self) -> list[int]:
         return self.procs.worker_pids()
@@ -149,14 +135,18 @@ class GraphRegistry:
 
     # ------------------------------------------------------------------ running
 
-    def _submit(self, entry: GraphEntry, feeds: dict, fetches: tuple) -> tuple[Future, Tracker | ProcessRun]:
+    def _submit(self, entry: GraphEntry, feeds: dict, fetches: tuple, token: CancelToken
+                ) -> tuple[Future, Tracker | ProcessRun]:
         if entry.executor == "process":
-            return self.procs.submit(entry.name, feeds, fetches)
+            run = self.procs.submit(entry.name, feeds, fetches, token)
+            return run.future, run
         tracker = Tracker()
-        return entry.thread_pool().submit(run_tracked, entry.session, feeds, fetches, tracker), tracker
+        return entry.thread_pool().submit(run_tracked, entry.session, feeds, fetches, tracker, token), tracker
 
-    async def run(self, entry: GraphEntry, feeds: dict, fetches: tuple) -> RunResult:
-        """Run a graph off the event loop; raises ServeError (422 input, 500 node, 504 timeout)."""
+    async def run(self, entry: GraphEntry, feeds: dict, fetches: tuple) -> Result:
+        """Run a graph off the event loop; raises ServeError (422 input, 500 node, 503 worker died or
+        shutting down, 504 timeout). A time-out or this task being cancelled (the client went away)
+        cancels the run."""
         loop = asyncio.get_running_loop()
         timeout = self.timeout_s
         t_end = None if timeout is None else loop.time() + timeout
@@ -170,77 +160,79 @@ class GraphRegistry:
                                  timeout_s=timeout, kind="timeout") from None
         else:
             await sem.acquire()
+        token = CancelToken()
         try:
-            cfut, tracker = self._submit(entry, feeds, fetches)
+            cfut, tracker = self._submit(entry, feeds, fetches, token)
+        except Exception as e:  # the pools are stopping
+            sem.release()
+            raise self._error(entry, e) from None
         except BaseException:
             sem.release()
             raise
-        afut = asyncio.wrap_future(cfut, loop=loop)
-        release_now = True
+        self._live.add(token)
+
+        def stopped(_f: Future) -> None:  # the work has ended (not just our wait for it): free the slot
+            self._live.discard(token)
+            try:
+                loop.call_soon_threadsafe(sem.release)
+            except RuntimeError:  # the loop is gone
+                pass
+        cfut.add_done_callback(stopped)
         try:
             if t_end is None:
-                res = await afut
+                res = await asyncio.wrap_future(cfut, loop=loop)
             else:
-                res = await asyncio.wait_for(afut, max(t_end - loop.time(), 0.0))
-        except (asyncio.TimeoutError, asyncio.CancelledError) as e:
-            # a running thread cannot be stopped: it keeps its slot until it ends; a worker process
-            # is killed (see ProcessPools.abandon), which ends its run
-            def release(_f: Future) -> None:
-                try:
-                    loop.call_soon_threadsafe(sem.release)
-                except RuntimeError:  # the loop is gone
-                    pass
-            release_now = False
+                res = await asyncio.wait_for(asyncio.wrap_future(cfut, loop=loop), max(t_end - loop.time(), 0.0))
+        except asyncio.TimeoutError:
             node = tracker.running()
-            cfut.add_done_callback(release)
-            if isinstance(e, asyncio.CancelledError):
-                raise
-            if isinstance(tracker, ProcessRun):
-                self.procs.abandon(tracker)
+            token.cancel(f"timed out after {timeout:g} s")
             raise ServeError(504, f"graph '{entry.name}' did not finish within {timeout:g} s"
                                   + (f" (running node '{node}')" if node else ""),
                              graph=entry.name, node=node or entry.slowest(),
                              node_state="running" if node else ("slowest-recently" if entry.slowest() else None),
                              timeout_s=timeout, kind="timeout") from None
-        except FeedError as e:
-            raise ServeError(422, str(e), graph=entry.name, port=e.port, kind="input") from None
-        except NodeError as e:
-            raise self._node_error(entry, str(e), e.node, e.module, e.traceback) from None
-        except BrokenProcessPool:
-            if isinstance(tracker, ProcessRun):
-                self.procs.broke(tracker.pool)  # a new pool, unless another run has made one already
-            raise ServeError(500, f"graph '{entry.name}': a worker process died during the run "
-                                  "(the pool is restarted)", graph=entry.name, kind="worker") from None
-        finally:
-            if release_now:
-                sem.release()
-        out = RunResult(res.outputs, res.timings, res.seconds) if entry.executor == "thread" \
-            else self._process_result(entry, res)
-        entry.note_timings(out.timings)
-        return out
+        except asyncio.CancelledError:
+            token.cancel("the client went away")
+            raise
+        except Exception as e:
+            raise self._error(entry, e) from None
+        entry.note_timings(res.timings)
+        return res
 
-    def _process_result(self, entry: GraphEntry, res: tuple) -> RunResult:
-        """The result of a worker process (see `worker.run`), or its error raised as a ServeError."""
-        tag = res[0]
-        if tag == "feed":
-            raise ServeError(422, res[1], graph=entry.name, port=res[2], kind="input")
-        if tag == "node":
-            raise self._node_error(entry, res[1], res[2], res[3], res[4])
-        if tag == "error":
-            log.error("graph %s failed in a worker process: %s\n%s", entry.name, res[1], res[2])
-            raise ServeError(500, f"graph '{entry.name}': {res[1]}", graph=entry.name, kind="internal",
-                             traceback=res[2] if self.debug else None)
-        return RunResult(res[1], res[2], res[3])
-
-    def _node_error(self, entry: GraphEntry, message: str, node: str, module: str, tb: str) -> ServeError:
-        log.error("graph %s: %s\n%s", entry.name, message, tb)
-        return ServeError(500, message, graph=entry.name, node=node, module=module, kind="node",
-                          traceback=tb if self.debug else None)
+    def _error(self, entry: GraphEntry, e: Exception) -> Exception:
+        """The answer to a run that failed: the core's errors as the client's mistake (422) or the
+        server's fault (500), and the process executor's own troubles (503 and retry, or 500)."""
+        name = entry.name
+        if isinstance(e, FeedError):
+            return ServeError(422, str(e), graph=name, port=e.port, kind="input")
+        if isinstance(e, NodeInputError):  # before NodeError, its base: the module refused its inputs
+            log.info("graph %s: %s", name, e)
+            return ServeError(422, str(e), graph=name, port=e.inputs[0] if e.inputs else None,
+                              inputs=list(e.inputs), node=e.node, module=e.module, node_port=e.port, kind="input")
+        if isinstance(e, NodeError):
+            log.error("graph %s: %s\n%s", name, e, e.traceback)
+            return ServeError(500, str(e), graph=name, node=e.node, module=e.module, kind="node",
+                              traceback=e.traceback if self.debug else None)
+        if isinstance(e, WorkerDied):
+            return ServeError(503, f"graph '{name}': {e}; try again", graph=name, kind="worker",
+                              headers={"Retry-After": str(RETRY_AFTER_S)})
+        if isinstance(e, Cancelled):  # not by a time-out or the client (those answered already): a shutdown
+            return ServeError(503, f"graph '{name}': {e}", graph=name, kind="cancelled",
+                              headers={"Retry-After": str(RETRY_AFTER_S)})
+        if isinstance(e, WorkerError):
+            log.error("graph %s failed in a worker process: %s\n%s", name, e, e.traceback)
+            return ServeError(500, f"graph '{name}': {e}", graph=name, kind="internal",
+                              traceback=e.traceback if self.debug else None)
+        return e
 
     # ------------------------------------------------------------------ lifetime
 
     def shutdown_executors(self) -> None:
-        """Stop the thread and process pools (they start again on the next run)."""
+        """Cancel the runs in progress, kill the programs they started, and stop the thread and
+        process pools (they start again on the next run)."""
+        for token in list(self._live):
+            token.cancel("the server is stopping")
+        kill_all()
         for e in self.graphs.values():
             e.shutdown()
         self.procs.stop()

@@ -6,14 +6,16 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
+from .access import PAGE_HEADERS
 from .encode import dumps, to_jsonable
+from .examples import Example, examples_info
 from .errors import ServeError, error_response
 from .openapi import generic_run_operation, graph_models, model_name, run_operation
-from .registry import GraphEntry
+from .entry import GraphEntry
 from .run import run_graph
 from .state import ServeState
 from .values import loads_json
@@ -33,8 +35,8 @@ def add_page_routes(app: FastAPI, state: ServeState) -> None:
     async def index() -> Response:
         page = STATIC_DIR / "index.html"
         if page.is_file():
-            return FileResponse(page, media_type="text/html")
-        return HTMLResponse(PLACEHOLDER)
+            return FileResponse(page, media_type="text/html", headers=PAGE_HEADERS)
+        return HTMLResponse(PLACEHOLDER, headers=PAGE_HEADERS)
 
     if STATIC_DIR.is_dir():
         from starlette.staticfiles import StaticFiles
@@ -48,26 +50,29 @@ def add_page_routes(app: FastAPI, state: ServeState) -> None:
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    @app.get("/readyz", tags=["service"], summary="Ready: every graph is built")
+    @app.get("/readyz", tags=["service"], summary="Ready: every graph is built and warmed up (no API key needed)",
+             description="200 `{\"status\": \"ready\"}` or 503 `starting`. Only a caller with a valid API key "
+                         "(or any caller, on a server without keys) is told each graph's state and errors.")
     async def readyz(request: Request) -> Response:
-        state.check_key(request)
         reg = state.registry
-        reg.check_process_pool()  # a worker killed while idle: a new pool, "starting" until warm
-        if not reg.process_ready:
-            try:  # nothing started the workers (no lifespan, e.g. mounted): start them now
+        if not state.all_warm():
+            try:  # nothing started the warm-up (no lifespan, e.g. mounted): start it now
                 await asyncio.wait_for(asyncio.shield(state.start_warm_up()), 0.05)
             except asyncio.TimeoutError:
                 pass
-        graphs = {n: reg.ready(e) for n, e in state.graphs.items()}
+        graphs = {n: state.ready(n) for n in state.graphs}
         ready = all(graphs.values())
-        body: dict[str, Any] = {"status": "ready" if ready else "starting", "graphs": graphs}
-        if reg.process_error:
-            body["errors"] = reg.process_error
+        body: dict[str, Any] = {"status": "ready" if ready else "starting"}
+        if state.keys.valid(request):  # graph names only to those who may see them
+            body["graphs"] = graphs
+            if reg.process_error:
+                body["errors"] = reg.process_error
+            if state.example_errors:
+                body["examples_failed"] = state.example_errors
         return error_response(200 if ready else 503, body)
 
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics")
-    async def metrics(request: Request) -> Response:
-        state.check_key(request)
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics", dependencies=[Depends(state.keys)])
+    async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
 
@@ -75,39 +80,54 @@ def add_page_routes(app: FastAPI, state: ServeState) -> None:
 
 
 
-def graph_listing(e: GraphEntry) -> dict[str, Any]:
+def graph_listing(e: GraphEntry, examples: list[Example]) -> dict[str, Any]:
     return {"name": e.name, "description": e.description, "executor": e.executor,
             "inputs": e.form.inputs_info(), "outputs": e.form.outputs_info(),
+            "examples": examples_info(e.name, examples),
             "run": f"graphs/{e.name}/run", "diagram": f"graphs/{e.name}/diagram"}
 
 
 def add_graph_routes(app: FastAPI, state: ServeState) -> None:
     listing_cache: list[bytes] = []
+    keyed = [Depends(state.keys)]
 
     @app.get("/graphs", tags=["graphs"], summary="The served graphs, with their inputs and outputs",
              description="A list of {name, description, inputs, outputs}; each port has dtype, shape, doc, "
                          "and a `kind` (audio, text, number, integer, boolean, array, any) for building a form. "
-                         "An audio input's sample-rate input is filled from the WAV and left out.")
-    async def list_graphs(request: Request) -> Response:
-        state.check_key(request)
+                         "An audio input's sample-rate input is filled from the WAV and left out.",
+             dependencies=keyed)
+    async def list_graphs() -> Response:
         if not listing_cache:
-            listing_cache.append(dumps([graph_listing(e) for e in state.graphs.values()]))
+            listing_cache.append(dumps([graph_listing(e, state.examples.get(e.name, []))
+                                        for e in state.graphs.values()]))
         return Response(listing_cache[0], media_type="application/json")
 
-    @app.get("/graphs/{name}", tags=["graphs"], summary="A graph's spec, as JSON")
-    async def get_graph(name: str, request: Request) -> Response:
-        state.check_key(request)
+    @app.get("/graphs/{name}", tags=["graphs"], summary="A graph's spec, as JSON", dependencies=keyed)
+    async def get_graph(name: str) -> Response:
         e = state.entry(name)
         spec = to_jsonable(e.graph.spec.to_dict())
         return Response(dumps(spec), media_type="application/json")
 
     @app.get("/graphs/{name}/diagram", tags=["graphs"], summary="A diagram of the graph (SVG)",
              description="`timings`: a JSON object node -> milliseconds to show in the node labels; "
-                         "`format`: svg (default) or dot.")
-    async def diagram(name: str, request: Request, timings: str | None = None, format: str = "svg") -> Response:
-        state.check_key(request)
+                         "`format`: svg (default) or dot.", dependencies=keyed)
+    async def diagram(name: str, timings: str | None = None, format: str = "svg") -> Response:
         e = state.entry(name)
         return await _diagram(e, timings, format)
+
+    @app.get("/graphs/{name}/examples/{example}/{port}", tags=["graphs"], dependencies=keyed,
+             summary="A file of one of the graph's examples (a WAV for an audio input)",
+             description="The `files` of an example in `GET /graphs` link here.")
+    async def example_file(name: str, example: str, port: str) -> Response:
+        e = state.entry(name)
+        ex = next((x for x in state.examples.get(name, ()) if x.name == example), None)
+        if ex is None or port not in ex.files:
+            raise ServeError(404, f"graph '{name}' has no example '{example}' with a file for '{port}'",
+                             graph=name)
+        data, fname = ex.files[port]
+        media = "audio/wav" if e.form.fields[port].kind == "audio" else "application/octet-stream"
+        return Response(data, media_type=media, headers={"Content-Disposition": f'inline; filename="{_ascii(fname)}"',
+                                                         "Cache-Control": "no-cache"})
 
     async def run_any(name: str, request: Request) -> Response:
         return await run_graph(state, name, request)
@@ -125,11 +145,15 @@ def add_graph_routes(app: FastAPI, state: ServeState) -> None:
         if not _url_safe(name):
             continue
         app.add_api_route(f"/graphs/{name}/run", _named_runner(state, name), methods=["POST"],
-                          tags=["run"], summary=f"Run {name}", operation_id=f"run_{base}",
-                          openapi_extra=run_operation(name, e.form, m))
+                          tags=["run"], summary=f"Run {name}", operation_id=f"run_{base}", dependencies=keyed,
+                          openapi_extra=run_operation(name, e.form, m, state.examples.get(name, ())))
     app.state.modulespack_models = models
-    app.add_api_route("/graphs/{name}/run", run_any, methods=["POST"], tags=["graphs"],
+    app.add_api_route("/graphs/{name}/run", run_any, methods=["POST"], tags=["graphs"], dependencies=keyed,
                       summary="Run any graph by name", openapi_extra=generic_run_operation())
+
+
+def _ascii(name: str) -> str:
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)[:80] or "example"
 
 
 def _url_safe(name: str) -> bool:

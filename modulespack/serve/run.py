@@ -1,5 +1,6 @@
-"""POST /graphs/{name}/run: receive, decode (`decode`), run (`registry`), answer (`encode`), count
-(`metrics`). Big bodies are decoded, and big outputs encoded, on a thread, off the event loop."""
+"""POST /graphs/{name}/run: receive (`body`), decode (`feeds`), run (`registry`), answer (`encode`),
+count (`metrics`). Big bodies are decoded, and big outputs encoded, on a thread, off the event loop.
+A client that goes away during the run cancels it."""
 from __future__ import annotations
 
 import asyncio
@@ -8,11 +9,15 @@ import logging
 from time import perf_counter
 from typing import Any, Mapping
 
+import numpy as np
+
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .decode import WAV_TYPES, prepare_run, receive
-from .encode import encode_answer, timings_ms
+from ..io.audio_ports import file_stem
+from .body import WAV_TYPES, receive
+from .encode import encode_answer, rate_value, timings_ms
+from .feeds import prepare_run
 from .errors import ServeError, error_response
 from .state import ServeState
 
@@ -21,7 +26,8 @@ log = logging.getLogger("modulespack.serve")
 OFFLOAD_BYTES = 256 * 1024  # bodies and outputs beyond this are parsed / encoded on a thread
 MAX_TIMING_HEADERS = 64  # nodes named in X-Timings / Server-Timing (the slowest, for big graphs)
 KIND_OF_STATUS = {400: "bad-request", 401: "auth", 404: "unknown-graph", 406: "not-acceptable", 413: "too-large",
-                  415: "media", 422: "input", 500: "internal", 504: "timeout"}
+                  415: "media", 422: "input", 499: "disconnected", 500: "internal", 503: "unavailable",
+                  504: "timeout"}
 
 
 def accepts_audio(accept: str | None) -> tuple[bool, bool]:
@@ -77,6 +83,55 @@ async def _maybe_offloaded(big: bool, fn: Any, *args: Any) -> Any:
     return fn(*args)
 
 
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read: the server's next message is that)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_client_leaves(request: Request, work: Any) -> Any:
+    """Await `work` (the run), cancelling it if the client disconnects meanwhile: the registry then
+    cancels the run rather than finish it for nobody."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_client_gone(request))
+    try:
+        done, _ = await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        gone.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except BaseException:  # cancelled, as asked (or it failed meanwhile: nobody is there to tell)
+        pass
+    raise ServeError(499, "the client went away before the run finished; the run was cancelled",
+                     kind="disconnected")
+
+
+def check_output_audio(max_seconds: float, form: Any, plan: Any, outputs: Mapping[str, Any],
+                       feeds: Mapping[str, Any]) -> None:
+    """413 naming an audio output longer than the server's audio limit, which applies to outputs as to
+    inputs: a too-long result comes from a too-long (or too-demanding) request, the client's to
+    change, and is refused rather than sent (10 KB of text to a TTS graph makes a 27 MB WAV)."""
+    for key, kind, rate in plan.items:
+        if kind != "audio":
+            continue
+        x = outputs.get(key)
+        n = int(np.shape(x)[0]) if x is not None and np.ndim(x) else 0
+        try:
+            sr = float(np.asarray(rate_value(form, rate, outputs, feeds)))
+        except (ServeError, TypeError, ValueError):
+            continue  # encoding says what is wrong with the rate
+        if sr > 0 and n / sr > max_seconds:
+            raise ServeError(413, f"output '{key}': the run made {n / sr:.1f} s of audio; the limit is "
+                                  f"{max_seconds:g} s: send a shorter input", port=key,
+                             limit_seconds=max_seconds, kind="too-large")
+
+
 async def run_graph(state: ServeState, name: str, request: Request) -> Response:
     """POST /graphs/{name}/run."""
     t0 = perf_counter()
@@ -87,7 +142,6 @@ async def run_graph(state: ServeState, name: str, request: Request) -> Response:
         metrics.started(name)
     status, kind, timings = 200, None, None
     try:
-        state.check_key(request)
         if e is None:
             e = state.entry(name)  # raises 404
         wav_format = request.query_params.get("wav_format", "pcm16")
@@ -97,15 +151,16 @@ async def run_graph(state: ServeState, name: str, request: Request) -> Response:
         form = e.form
         # parsing megabytes of JSON or decoding a long WAV: not on the loop
         feeds, plan = await _maybe_offloaded(body.size > OFFLOAD_BYTES, prepare_run, form, name,
-                                             request.query_params.multi_items(), body)
+                                             request.query_params.multi_items(), body, e.max_text_chars)
         del body
         want_audio, json_ok = accepts_audio(request.headers.get("accept"))
         if want_audio and len(plan.audio_keys) != 1 and not json_ok:
             raise ServeError(406, f"Accept asks for audio/wav, which needs exactly one audio output; this run has "
                                   f"{len(plan.audio_keys)} ({', '.join(plan.audio_keys) or 'none'}): fetch one",
                              kind="not-acceptable")
-        res = await state.registry.run(e, feeds, plan.fetches)
+        res = await _unless_client_leaves(request, state.registry.run(e, feeds, plan.fetches))
         timings = res.timings
+        check_output_audio(e.max_audio_seconds, form, plan, res.outputs, feeds)
         headers = timing_headers(res.timings, res.seconds)
         audio = want_audio and len(plan.audio_keys) == 1
         data = await _maybe_offloaded(_big(res.outputs), encode_answer, form, plan, res, feeds, wav_format, audio)
@@ -113,7 +168,7 @@ async def run_graph(state: ServeState, name: str, request: Request) -> Response:
             data, sr, seconds = data
             key = plan.audio_keys[0]
             headers.update({"X-Sample-Rate": str(sr), "X-Audio-Seconds": f"{seconds:.6f}",
-                            "Content-Disposition": f'inline; filename="{_filename(name, key)}.wav"'})
+                            "Content-Disposition": f'inline; filename="{file_stem(name, key)}.wav"'})
             return Response(data, media_type="audio/wav", headers=headers)
         return Response(data, media_type="application/json", headers=headers)
     except ServeError as err:
@@ -132,7 +187,3 @@ async def run_graph(state: ServeState, name: str, request: Request) -> Response:
         return error_response(500, body)
     finally:
         metrics.finished(name, status, perf_counter() - t0, timings, kind, known)
-
-
-def _filename(graph: str, key: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{graph}-{key}")[:80]

@@ -38,14 +38,68 @@ def _too_deep(obj: Any, limit: int) -> bool:
     return False
 
 
+class NonFiniteJSON(ValueError):
+    """A JSON number that is not finite: NaN, Infinity, -Infinity, or one that overflows (1e999).
+    `path` leads from the top of the document to the first one (object keys and list indices)."""
+
+    def __init__(self, literal: str, path: tuple[str | int, ...]):
+        self.literal = literal
+        self.path = path
+        where = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
+        super().__init__(f"{literal} is not a finite number" + (f" (at {where})" if where else "")
+                         + "; JSON input must be finite: NaN, Infinity and numbers beyond the float range "
+                           "are refused")
+
+
+class _NonFinite:
+    """Stands in for a non-finite number while parsing, so the error can name where it was."""
+    __slots__ = ()
+
+
+_NON_FINITE = _NonFinite()
+
+
+def _path_to(obj: Any, target: Any) -> tuple[str | int, ...]:
+    stack: list[tuple[Any, tuple]] = [(obj, ())]
+    while stack:
+        v, path = stack.pop()
+        if v is target:
+            return path
+        if type(v) is dict:
+            stack += [(x, path + (k,)) for k, x in reversed(list(v.items()))]
+        elif type(v) is list:
+            stack += [(x, path + (i,)) for i, x in reversed(list(enumerate(v)))]
+    return ()
+
+
 def loads_json(text: str | bytes) -> Any:
-    """`json.loads`, refusing (JSONDepthError, a ValueError) JSON nested more than MAX_JSON_DEPTH deep:
-    the parser itself would raise RecursionError at about 1000, and what is decoded later (arrays,
-    answers echoing an input) would not cope with depths near that either."""
+    """`json.loads`, refusing (ValueErrors):
+
+    - JSON nested more than MAX_JSON_DEPTH deep (JSONDepthError): the parser itself would raise
+      RecursionError at about 1000, and what is decoded later (arrays, answers echoing an input)
+      would not cope with depths near that either;
+    - numbers that are not finite (NonFiniteJSON): Python's json takes NaN, Infinity and -Infinity,
+      which JSON does not have, and turns 1e999 into inf; modules would get them as values.
+    """
+    seen: list[str] = []
+
+    def constant(literal: str) -> _NonFinite:  # NaN, Infinity, -Infinity
+        seen.append(literal)
+        return _NON_FINITE
+
+    def number(literal: str) -> Any:
+        v = float(literal)
+        if v - v != 0.0:  # inf (a literal never parses to nan): it overflowed
+            seen.append(literal)
+            return _NON_FINITE
+        return v
+
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_constant=constant, parse_float=number)
     except RecursionError:
         raise JSONDepthError(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
+    if seen:
+        raise NonFiniteJSON(seen[0], _path_to(obj, _NON_FINITE))
     if _too_deep(obj, MAX_JSON_DEPTH):
         raise JSONDepthError(f"nested more than {MAX_JSON_DEPTH} levels deep")
     return obj
@@ -106,7 +160,13 @@ def value_decoder(name: str, port: Port) -> Callable[[Any], Any]:
     if dt == "float":
         def dec_float(v):
             if isinstance(v, (int, float)) and not isinstance(v, bool):
-                return float(v)
+                try:
+                    f = float(v)
+                except OverflowError:  # an integer beyond the float range
+                    raise bad_input(name, f"number out of range ({str(v)[:20]}...)") from None
+                if f - f != 0.0:  # from a form field or the query: float("nan"), float("inf")
+                    raise bad_input(name, f"expected a finite number, got {v!r}")
+                return f
             raise bad_input(name, f"expected a number, got {_describe(v)}")
         return dec_float
     if dt == "int":
@@ -176,9 +236,12 @@ def text_decoder(name: str, port: Port, kind: str, decode: Callable[[Any], Any])
         t = s.strip()
         if kind == "number":
             try:
-                return decode(float(t) if not _looks_int(t) else int(t))
+                number = float(t) if not _looks_int(t) else int(t)
             except ValueError:
                 raise bad_input(name, f"expected a number, got {s[:40]!r}") from None
+            if isinstance(number, float) and number - number != 0.0:  # "nan", "inf", "1e999"
+                raise bad_input(name, f"expected a finite number, got {s[:40]!r}")
+            return decode(number)
         if kind == "integer":
             try:
                 return decode(int(t))

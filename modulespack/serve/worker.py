@@ -1,132 +1,226 @@
-"""Process-pool side of `executor="process"`: each worker process builds its own Sessions once (in the
-pool initializer) from the specs the server validated at start-up, and runs requests on them.
+"""A worker process of `executor="process"` (the child side of `procpool`): it builds one Session per
+graph once, from the specs the server validated at start-up, then runs one request at a time.
 
-Results and errors cross the process boundary as plain tuples, so nothing depends on exception
-classes pickling well.
+Messages on its pipe, server -> worker: ("run", task, graph, feeds, fetches), ("cancel", task,
+reason), None (stop). Worker -> server: ("ready", {"pid", "errors"}), then per run ("started", task)
+and ("done", task, core Result) or ("failed", task, exception): the core's own errors (FeedError,
+NodeError, NodeInputError, Cancelled pickle), or a WorkerError carrying any other one as text.
 
-Each worker owns one slot of a shared table (`SLOT` bytes) where it writes `task:node` while it runs a
-task (the server names the running node on a timeout, and finds which worker to stop), and its pid
-in a shared array (the server kills the worker of a run that timed out).
+A listener thread reads the pipe while a run works, so a cancel reaches the run's CancelToken at
+once: the Session stops between nodes and subprocesses started with `core.proc.run_process` are
+killed. If the server goes away (the pipe closes), the worker cancels its run and leaves.
+
+The worker also writes `task:node` into its slot of a shared table (`SLOT` bytes) while it runs,
+so the server can name the running node when a run times out (a memory write per node, no message).
 """
 from __future__ import annotations
 
 import os
+import queue
+import signal
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
 
-from .tracking import TRACKER, Tracker, instrument
+from .examples import warm_in_worker
+from .tracking import TRACKER, Tracker
 
 SLOT = 256  # bytes per worker in the shared "which node is running" table
+# set to "server pid:worker pid" in each worker: the programs it starts inherit it, so the server can
+# find and stop them when the worker dies (they run in process groups of their own, see core.proc)
+WORKER_ENV = "MODULESPACK_SERVE_WORKER"
+EXIT_GRACE_S = 3.0  # after the server is gone or asks a stop, the worker ends by itself within this
 
-_SESSIONS: dict[str, Any] = {}
-_SETUP_ERRORS: dict[str, str] = {}
-_SLOTS: Any = None
-_SLOT_OFFSET = -1
+
+class WorkerError(RuntimeError):
+    """Something other than a core error failed in a worker process: its text and traceback."""
+
+    def __init__(self, message: str, tb: str = ""):
+        self.traceback = tb
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (WorkerError, (str(self), self.traceback))
 
 
-def _write_slot(text: str) -> None:
-    if _SLOTS is not None and _SLOT_OFFSET >= 0:
-        data = text.encode("utf-8")[:SLOT - 1]
-        _SLOTS[_SLOT_OFFSET:_SLOT_OFFSET + SLOT] = data + bytes(SLOT - len(data))
+# ------------------------------------------------------------------------------- the shared table
 
 
 class SlotTracker(Tracker):
-    """A Tracker that also writes `task:node` into this worker's slot of the shared table, so the
-    server can name the running node when a run times out (no IPC per node: a memory write)."""
-    __slots__ = ("task",)
+    """A Tracker that also writes `task:node` into this worker's slot of the shared table."""
+    __slots__ = ("task", "slots", "offset")
 
-    def __init__(self, task: int):
+    def __init__(self, task: int, slots: Any, index: int):
         super().__init__()
-        self.task = task
-        _write_slot(f"{task}:")  # running, before any node: the server can find this worker
+        self.task, self.slots, self.offset = task, slots, index * SLOT
+        self._write(f"{task}:")  # running, before any node
+
+    def _write(self, text: str) -> None:
+        data = text.encode("utf-8")[:SLOT - 1]
+        self.slots[self.offset:self.offset + SLOT] = data + bytes(SLOT - len(data))
 
     def changed(self) -> None:
-        _write_slot(f"{self.task}:{self.running() or ''}")
+        self._write(f"{self.task}:{self.running() or ''}")
 
     def clear(self) -> None:
-        _write_slot("")
+        self._write("")
 
 
-def _entries(slots: Any) -> list[bytes]:
-    raw = bytes(slots[:])
-    return [raw[i:i + SLOT].split(b"\0", 1)[0] for i in range(0, len(raw), SLOT)]
+def read_slot(slots: Any, index: int) -> tuple[int, str | None] | None:
+    """(task, running node) that worker `index` reports in the shared table, or None if idle."""
+    entry = bytes(slots[index * SLOT:(index + 1) * SLOT]).split(b"\0", 1)[0]
+    task, sep, node = entry.partition(b":")
+    if not sep or not task.isdigit():
+        return None
+    return int(task), node.decode("utf-8", "replace") or None
 
 
-def find_task(slots: Any, task: int) -> tuple[int, str | None] | None:
-    """(worker index, running node) of task `task` from the shared table, or None if no worker runs
-    it now (best effort)."""
-    prefix = f"{task}:".encode()
-    for index, entry in enumerate(_entries(slots)):
-        if entry.startswith(prefix):
-            return index, entry[len(prefix):].decode("utf-8", "replace") or None
-    return None
+# ------------------------------------------------------------------------------- the process
 
 
-def read_slots(slots: Any, task: int) -> str | None:
-    """The node task `task` is running, from the shared table (best effort)."""
-    found = find_task(slots, task)
-    return found[1] if found else None
+class _Current:
+    """The run in progress and its token; a cancel may come before the run starts."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.task: int | None = None
+        self.token: Any = None
+        self.early: dict[int, str] = {}   # task -> reason, cancelled before it started
+
+    def begin(self, task: int) -> Any:
+        from ..core import CancelToken
+        token = CancelToken()
+        with self.lock:
+            self.task, self.token = task, token
+            reason = self.early.pop(task, None)
+        if reason is not None:
+            token.cancel(reason)
+        return token
+
+    def end(self) -> None:
+        with self.lock:
+            self.task = self.token = None
+
+    def cancel(self, task: int | None, reason: str) -> None:
+        with self.lock:
+            token = self.token if task is None or task == self.task else None
+            if token is None and task is not None:
+                self.early[task] = reason
+        if token is not None:
+            token.cancel(reason)  # kills this run's subprocesses now, from this thread
 
 
-def init_worker(graphs: dict[str, tuple[dict, str]], session_options: dict[str, Any], slots: Any = None,
-                counter: Any = None, pids: Any = None) -> None:
-    """Build one Session per graph (name -> (validated spec as a dict, its file path, for relative
-    module paths)); a graph that fails is remembered, not fatal."""
-    global _SLOTS, _SLOT_OFFSET
+def main(conn: Any, graphs: dict[str, tuple[dict, str]], session_options: dict[str, Any], slots: Any,
+         index: int, tmp: str | None = None) -> None:
+    """The worker process: build the Sessions (name -> (validated spec as a dict, its file path, for
+    relative module paths); a graph that fails is reported, not fatal), then serve runs. `tmp`: the
+    temporary folder of this worker and what it starts, which the server removes when it ends (a
+    killed worker cleans nothing up)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server stops us
+    os.environ[WORKER_ENV] = f"{os.getppid()}:{os.getpid()}"
+    if tmp is not None:
+        import tempfile
+        os.environ["TMPDIR"] = tempfile.tempdir = tmp
+    sessions, errors = _build(graphs, session_options)
+    current = _Current()
+    jobs: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+
+    def leave(reason: str) -> None:
+        from ..core.proc import kill_all
+        current.cancel(None, reason)
+        kill_all()
+        jobs.put(None)
+        timer = threading.Timer(EXIT_GRACE_S, os._exit, (0,))  # a run that ignores its token
+        timer.daemon = True
+        timer.start()
+
+    # on a thread: the handler interrupts the main thread, which may hold a lock `leave` needs
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=leave, args=("the worker was terminated",),
+                                                              daemon=True).start())
+    conn.send(("ready", {"pid": os.getpid(), "errors": errors}))
+    threading.Thread(target=_listen, args=(conn, jobs, current, leave), daemon=True,
+                     name="worker-listener").start()
+    try:
+        while True:
+            job = jobs.get()
+            if job is None:
+                break
+            _, task, name, feeds, fetches = job
+            token = current.begin(task)
+            conn.send(("started", task))
+            message = _run(sessions, errors, name, feeds, fetches, token, SlotTracker(task, slots, index))
+            current.end()
+            _send(conn, task, message)
+    except (BrokenPipeError, EOFError, OSError):  # the server is gone
+        pass
+    finally:
+        for s in sessions.values():
+            try:
+                s.close()
+            except Exception:
+                pass
+
+
+def _build(graphs: dict[str, tuple[dict, str]], session_options: dict[str, Any]) -> tuple[dict, dict[str, str]]:
     from ..core import Session
     from ..core.spec import parse_graph
 
-    if slots is not None and counter is not None:
-        with counter.get_lock():
-            index = counter.value
-            counter.value += 1
-        if (index + 1) * SLOT <= len(slots):
-            _SLOTS, _SLOT_OFFSET = slots, index * SLOT
-            if pids is not None and index < len(pids):
-                pids[index] = os.getpid()
+    sessions: dict[str, Any] = {}
+    errors: dict[str, str] = {}
     for name, (data, path) in graphs.items():
         try:
             # the spec the server validated, not the file as it is now (it may have been edited)
-            _SESSIONS[name] = sess = Session(parse_graph(data, Path(path)), **session_options)
-            instrument(sess)
-        except Exception as e:  # reported on every run of that graph
-            _SETUP_ERRORS[name] = f"{type(e).__name__}: {e}"
+            sessions[name] = Session(parse_graph(data, Path(path)), **session_options)
+        except Exception as e:  # reported by /readyz and on every run of that graph
+            errors[name] = f"{type(e).__name__}: {e}"
+            continue
+        warm_in_worker(name, sessions[name])  # the first example, before this worker says it is ready
+    return sessions, errors
 
 
-def ping() -> dict[str, Any]:
-    return {"pid": os.getpid(), "graphs": sorted(_SESSIONS), "errors": dict(_SETUP_ERRORS)}
-
-
-def run(name: str, feeds: dict[str, Any], fetches: tuple[str, ...], task: int = 0) -> tuple:
-    """("ok", outputs, timings, seconds) | ("feed", message, port) | ("node", message, node, module, tb)
-    | ("error", message, tb)."""
-    from ..core import FeedError, NodeError
-
-    sess = _SESSIONS.get(name)
-    if sess is None:
-        return ("error", f"graph '{name}' could not be set up in worker process {os.getpid()}: "
-                         f"{_SETUP_ERRORS.get(name, 'unknown graph')}", "")
-    tracker = SlotTracker(task)
-    token = TRACKER.set(tracker)
-    try:
-        res = sess.run(feeds, fetches)
-    except FeedError as e:
-        return ("feed", str(e), e.port)
-    except NodeError as e:
-        return ("node", str(e), e.node, e.module, e.traceback)
-    except Exception as e:
-        return ("error", f"{type(e).__name__}: {e}", traceback.format_exc())
-    finally:
-        TRACKER.reset(token)
-        tracker.clear()
-    return ("ok", res.outputs, res.timings, res.seconds)
-
-
-def shutdown_worker() -> None:
-    for s in _SESSIONS.values():
+def _listen(conn: Any, jobs: "queue.SimpleQueue[Any]", current: _Current, leave: Any) -> None:
+    while True:
         try:
-            s.close()
-        except Exception:
-            pass
-    _SESSIONS.clear()
+            msg = conn.recv()
+        except (EOFError, OSError):
+            leave("the server is gone")
+            return
+        if msg is None:
+            jobs.put(None)
+            return
+        if msg[0] == "cancel":
+            current.cancel(msg[1], msg[2])
+        else:
+            jobs.put(msg)
+
+
+def _run(sessions: dict[str, Any], errors: dict[str, str], name: str, feeds: dict, fetches: tuple,
+         token: Any, tracker: SlotTracker) -> tuple:
+    from ..core import Cancelled, FeedError, NodeError
+
+    sess = sessions.get(name)
+    if sess is None:
+        return ("failed", WorkerError(f"graph '{name}' could not be set up in worker process {os.getpid()}: "
+                                      f"{errors.get(name, 'unknown graph')}"))
+    reset = TRACKER.set(tracker)
+    try:
+        return ("done", sess.run(feeds, fetches, cancel=token))
+    except (FeedError, NodeError, Cancelled) as e:
+        return ("failed", e)
+    except Exception as e:
+        return ("failed", WorkerError(f"{type(e).__name__}: {e}", traceback.format_exc()))
+    finally:
+        TRACKER.reset(reset)
+        tracker.clear()
+
+
+def _send(conn: Any, task: int, message: tuple) -> None:
+    try:
+        conn.send((message[0], task, message[1]))
+    except (BrokenPipeError, EOFError):
+        raise
+    except Exception as e:  # an output or an exception that does not pickle
+        conn.send(("failed", task, WorkerError(f"the run's {'result' if message[0] == 'done' else 'error'} "
+                                               f"cannot be sent back from the worker process: "
+                                               f"{type(e).__name__}: {e}")))

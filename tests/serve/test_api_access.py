@@ -1,4 +1,5 @@
-"""Who reaches the web app and where: API keys, CORS, mounting under a prefix."""
+"""Who reaches the web app and where: API keys, CORS, the Origin and Host checks, the page's
+headers, mounting under a prefix."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
@@ -17,7 +18,7 @@ def test_api_keys(graph_dir):
     assert c.post("/graphs/arith/run", json=run, headers={"X-API-Key": "k2"}).status_code == 200
     assert c.post("/graphs/arith/run", json=run, headers={"Authorization": "Bearer k1"}).status_code == 200
     assert c.post("/graphs/nope/run", json=run).status_code == 401       # no graph names without a key
-    for path in ("/graphs", "/graphs/arith", "/graphs/arith/diagram", "/metrics", "/readyz"):
+    for path in ("/graphs", "/graphs/arith", "/graphs/arith/diagram", "/metrics"):
         assert c.get(path).status_code == 401, path
         assert c.get(path, headers={"X-API-Key": "k1"}).status_code in (200, 503), path
     assert c.get("/healthz").status_code == 200
@@ -25,6 +26,109 @@ def test_api_keys(graph_dir):
     assert c.get("/openapi.json").status_code == 401                  # the docs list every port: keyed too
     s = c.get("/openapi.json", headers={"X-API-Key": "k1"}).json()
     assert "apiKey" in s["components"]["securitySchemes"]
+
+
+def test_an_empty_x_api_key_does_not_hide_a_bearer_key(graph_dir):
+    c = TestClient(create_app(graph_dir / "arith.yaml", api_keys=["k1"]))
+    run = {"inputs": {"a": 1, "b": 2}}
+    r = c.post("/graphs/arith/run", json=run, headers={"X-API-Key": "", "Authorization": "Bearer k1"})
+    assert r.status_code == 200
+    assert c.get("/graphs", headers={"X-API-Key": " ", "Authorization": "bearer k1"}).status_code == 200
+    r = c.get("/graphs", headers={"X-API-Key": "", "Authorization": "Bearer "})
+    assert r.status_code == 401 and "needed" in r.json()["error"]
+
+
+def test_readyz_answers_probes_without_a_key_and_names_graphs_only_to_keyed_callers(graph_dir):
+    with TestClient(create_app(graph_dir / "arith.yaml", api_keys=["k1"])) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 200 and r.json() == {"status": "ready"}
+        assert c.get("/readyz", headers={"X-API-Key": "wrong"}).json() == {"status": "ready"}
+        keyed = c.get("/readyz", headers={"X-API-Key": "k1"}).json()
+        assert keyed["status"] == "ready" and keyed["graphs"] == {"arith": True}
+
+
+def test_the_key_check_is_one_dependency_of_every_keyed_route(graph_dir):
+    from fastapi.routing import APIRoute
+    app = create_app(graph_dir, api_keys=["k1"])
+    keys = app.state.modulespack.keys
+    open_routes = {"/", "/healthz", "/readyz", "/docs", "/openapi.json"}     # docs: their own dependency
+    keyed = [r for r in app.routes if isinstance(r, APIRoute) and r.path not in open_routes]
+    assert {r.path for r in keyed} >= {"/graphs", "/graphs/{name}", "/graphs/{name}/run", "/graphs/arith/run",
+                                       "/metrics", "/graphs/{name}/diagram"}
+    for r in keyed:
+        assert any(d.call is keys for d in r.dependant.dependencies), r.path
+    import inspect
+    from modulespack.serve import routes, run
+    assert "check_key" not in inspect.getsource(run) + inspect.getsource(routes)
+
+
+RUN = {"inputs": {"a": 1, "b": 2}}
+EVIL = {"Origin": "https://evil.example"}
+
+
+def test_cross_site_requests_are_refused_unless_cors_allows_them(graph_dir):
+    c = TestClient(create_app(graph_dir / "arith.yaml"))     # no API key: the default
+    r = c.post("/graphs/arith/run", data={"a": "1", "b": "2"}, headers=EVIL)    # a cross-site <form>
+    assert r.status_code == 403 and r.json()["kind"] == "origin" and "evil.example" in r.json()["error"]
+    r = c.post("/graphs/arith/run", files={"a": (None, "1"), "b": (None, "2")}, headers=EVIL)
+    assert r.status_code == 403
+    assert c.post("/graphs/arith/run", json=RUN, headers=EVIL).status_code == 403
+    assert c.get("/graphs", headers={"Origin": "http://testserver.evil.example"}).status_code == 403
+    assert c.get("/graphs", headers={"Origin": "http://testserver:8080"}).status_code == 403   # another port
+    assert c.get("/graphs", headers={"Origin": "null"}).status_code == 403
+    # the page itself (same origin), and clients that send no Origin
+    assert c.post("/graphs/arith/run", data={"a": "1", "b": "2"}, headers={"Origin": "http://testserver"}).status_code == 200
+    assert c.post("/graphs/arith/run", json=RUN, headers={"Origin": "https://testserver"}).status_code == 200
+    assert c.post("/graphs/arith/run", json=RUN).status_code == 200
+
+    c = TestClient(create_app(graph_dir / "arith.yaml", cors_origins=["https://evil.example"]))
+    r = c.post("/graphs/arith/run", json=RUN, headers=EVIL)
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://evil.example"
+    assert c.post("/graphs/arith/run", json=RUN, headers={"Origin": "https://other.example"}).status_code == 403
+    c = TestClient(create_app(graph_dir / "arith.yaml", cors_origins="*"))
+    assert c.post("/graphs/arith/run", json=RUN, headers=EVIL).status_code == 200
+
+
+def test_host_check(graph_dir):
+    from modulespack.serve.access import default_allowed_hosts
+    assert default_allowed_hosts("127.0.0.1") == ["127.0.0.1", "localhost", "[::1]"]
+    assert default_allowed_hosts("0.0.0.0") == ["*"] and default_allowed_hosts("::") == ["*"]
+    assert default_allowed_hosts("10.1.2.3") == ["10.1.2.3"]
+    app = create_app(graph_dir / "arith.yaml", allowed_hosts=default_allowed_hosts("127.0.0.1") + ["*.example.org"])
+    c = TestClient(app, base_url="http://127.0.0.1:8000")
+    for host in ("127.0.0.1:8000", "localhost:8000", "LOCALHOST", "[::1]:8000", "speech.example.org"):
+        assert c.get("/graphs", headers={"Host": host}).status_code == 200, host
+    for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example", "example.org", "[::2]:8000", "a b"):
+        r = c.get("/graphs", headers={"Host": host})
+        assert r.status_code == 400, host
+        assert r.json()["kind"] == "host" and "--allowed-host" in r.json()["error"]
+    assert c.get("/", headers={"Host": "rebound.example:8000"}).status_code == 400
+    # None (the default of create_app, for an app mounted in another): any Host
+    assert TestClient(create_app(graph_dir / "arith.yaml")).get("/graphs", headers={"Host": "x.y"}).status_code == 200
+
+
+def test_cli_allowed_hosts_follow_the_bind_address(graph_dir):
+    import argparse
+    from modulespack.serve.cli import add_parser, options_from_args
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    opts = options_from_args(parser.parse_args(["serve", str(graph_dir)]))
+    assert opts["allowed_hosts"] == ["127.0.0.1", "localhost", "[::1]"]
+    opts = options_from_args(parser.parse_args(["serve", str(graph_dir), "--host", "0.0.0.0"]))
+    assert opts["allowed_hosts"] == ["*"]
+    opts = options_from_args(parser.parse_args(["serve", str(graph_dir), "--allowed-host", "speech.lan",
+                                                "--allowed-host", "*.corp.example"]))
+    assert opts["allowed_hosts"][-2:] == ["speech.lan", "*.corp.example"]
+
+
+def test_the_page_may_not_be_framed_and_loads_only_its_own_files(graph_dir):
+    c = TestClient(create_app(graph_dir / "arith.yaml"))
+    page = c.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert page.headers["x-frame-options"] == "DENY"
+    for path in ("/graphs", "/docs", "/static/app.js"):
+        assert c.get(path).headers["x-frame-options"] == "DENY", path
 
 
 def test_cors_off_unless_configured(graph_dir):

@@ -3,11 +3,13 @@ package), never from a CDN, at the top level and under a mount prefix; there is 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from modulespack.serve import create_app
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "graphs"
 ASSET_RE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 
 
@@ -64,3 +66,12 @@ def test_private_docs_need_the_key_but_swagger_files_do_not(graph_dir):
     assert c.get("/docs").status_code == 401
     assert c.get("/openapi.json").status_code == 401
     _check_docs(TestClient(c.app, headers={"X-API-Key": "k"}))
+
+
+def test_a_graphs_examples_are_the_json_body_examples_in_the_docs():
+    c = TestClient(create_app([EXAMPLES / "tts.yaml", EXAMPLES / "asr.yaml"]))
+    paths = c.get("/openapi.json").json()["paths"]
+    body = paths["/graphs/tts/run"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["examples"]["hello"] == {"value": {"inputs": {"text": "hello there, this is a test."}}}
+    assert "examples" not in paths["/graphs/asr/run"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"400", "403"} <= set(paths["/graphs/tts/run"]["post"]["responses"])

@@ -1,6 +1,11 @@
-"""The web app's error answers: 422 naming the port, 404 for unknown graphs, 415 for unknown
+"""The web app's error answers: 422 naming the port (decoding, a module refusing its input,
+non-finite JSON numbers, missing inputs, unknown keys), 404 for unknown graphs, 415 for unknown
 bodies, 500 naming the node (traceback only in debug), 504 naming the running node."""
 from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -82,3 +87,77 @@ def test_504_names_the_running_node_then_serves(graph_dir):
         assert r.status_code == 504
         r = c.post("/graphs/slow/run", json={"inputs": {"x": 1}})
         assert r.status_code == 504 and "no free slot" in r.json()["error"]
+
+
+# ---------------------------------------------------------------------------- the client's mistakes
+
+
+TTS = Path(__file__).resolve().parents[2] / "examples" / "graphs" / "tts.yaml"
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")
+def test_a_module_refusing_its_input_is_422_naming_the_graph_input(graph_dir):
+    c = TestClient(create_app([TTS, graph_dir / "boom.yaml"]))
+    r = c.post("/graphs/tts/run", json={"text": "   "})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["kind"] == "input" and body["port"] == "text" and body["inputs"] == ["text"]
+    assert body["node"] == "flite" and body["node_port"] == "text" and "empty text" in body["error"]
+    r = c.post("/graphs/tts/run", json={"text": "hello", "voice": "nobody"})
+    assert r.status_code == 422 and r.json()["port"] == "voice" and "nobody" in r.json()["error"], r.text
+    assert c.post("/graphs/boom/run", json={"x": 1}).status_code == 500       # a module's own fault
+    metrics = c.get("/metrics").text                                         # alerts can tell them apart
+    assert 'modulespack_errors_total{graph="tts",kind="input",status="422"} 2.0' in metrics
+    assert 'modulespack_errors_total{graph="boom",kind="node",status="500"} 1.0' in metrics
+
+
+@pytest.mark.parametrize("body, port", [
+    ('{"inputs": {"a": NaN, "b": 1}}', "a"),
+    ('{"inputs": {"a": 1, "b": Infinity}}', "b"),
+    ('{"a": -Infinity, "b": 1}', "a"),
+    ('{"a": 1, "b": 1e999}', "b"),                         # overflows to inf
+    ('{"a": 1, "b": -2E+400}', "b"),
+])
+def test_non_finite_json_numbers_are_422_naming_the_input(client, body, port):
+    r = client.post("/graphs/arith/run", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["port"] == port and "not a finite number" in r.json()["error"]
+
+
+def test_non_finite_numbers_anywhere_are_422(client):
+    base = {"text": "x", "n": 1, "flag": True, "m": [[1, 2, 3]], "v": [1], "anything": 0}
+    for key, value in (("m", "[[1, NaN, 3]]"), ("anything", '{"deep": [1, Infinity]}')):
+        body = json.dumps({k: v for k, v in base.items() if k != key})[:-1] + f', "{key}": {value}}}'
+        r = client.post("/graphs/kinds/run", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422 and r.json()["port"] == key, r.text
+    for query in ("a=nan&b=1", "a=1&b=-inf", "a=1e999&b=1"):                  # form fields and the query
+        r = client.post("/graphs/arith/run?" + query)
+        assert r.status_code == 422 and "finite" in r.json()["error"], r.text
+    r = client.post("/graphs/arith/run", files={"inputs": (None, '{"a": NaN, "b": 1}')})
+    assert r.status_code == 422 and r.json()["port"] == "a", r.text
+    assert client.post("/graphs/arith/run", json={"a": 1e300, "b": -1e-300}).status_code == 200
+
+
+def test_a_missing_audio_input_asks_for_a_wav(client):
+    for kw in ({"json": {}}, {"files": {"fetch": (None, "wav")}}, {"data": {}}):
+        r = client.post("/graphs/gain/run", **kw)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "upload a WAV for 'wav'" and r.json()["port"] == "wav"  # never the hidden 'sr'
+    r = client.post("/graphs/gain/run", json={"wav": [0.1, 0.2]})                            # samples, no rate
+    assert r.status_code == 422 and r.json()["port"] == "sr", r.text
+    assert "missing input 'sr' (the sample rate of 'wav')" in r.json()["error"]
+    r = client.post("/graphs/arith/run", json={"a": 1, "fetch": ["sum/y"]})                   # only what is fetched
+    assert r.status_code == 422 and r.json()["error"] == "missing input 'b'", r.text
+    r = client.post("/graphs/boom/run", json={"fetch": []})
+    assert r.status_code == 422 and r.json()["port"] == "x"
+
+
+def test_an_unknown_top_level_key_is_named_with_what_is_allowed(client):
+    r = client.post("/graphs/arith/run", json={"inputs": {"a": 1, "b": 2}, "params": {}})
+    assert r.status_code == 422 and r.json()["port"] == "params", r.text
+    assert "unknown top-level key 'params'" in r.json()["error"] and "'inputs' and 'fetch'" in r.json()["error"]
+    r = client.post("/graphs/arith/run", json={"input": {"a": 1, "b": 2}})                    # a flat body, a typo
+    assert r.status_code == 422 and r.json()["port"] == "input", r.text
+    assert "unknown top-level key 'input'" in r.json()["error"] and "inputs 'a', 'b' and 'fetch'" in r.json()["error"]
+    r = client.post("/graphs/arith/run", json={"inputs": [1, 2]})
+    assert r.status_code == 422 and r.json()["port"] == "inputs", r.text

@@ -1,11 +1,16 @@
 """executor="process": worker processes build their own Sessions from the graph files."""
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from modulespack.serve import create_app
+
+TTS = Path(__file__).resolve().parents[2] / "examples" / "graphs" / "tts.yaml"
 
 
 def test_process_executor(graph_dir):
@@ -34,8 +39,6 @@ def test_process_executor(graph_dir):
 
 
 def test_executor_for_an_unknown_graph_is_a_startup_error(graph_dir):
-    import pytest
-
     from modulespack.serve import GraphLoadError
     with pytest.raises(GraphLoadError, match="executor is set for graph 'nope'"):
         create_app(graph_dir / "arith.yaml", executor={"nope": "process"})
@@ -53,3 +56,72 @@ def test_cli_options(graph_dir, monkeypatch):
     assert opts["executor"] == {"slow": "process"} and opts["api_keys"] == ["a", "b"]
     assert opts["cors_origins"] == ["http://x"] and opts["timeout_s"] == 5 and opts["max_upload_mb"] == 2
     assert p.get_default("func").__name__ == "cmd_serve"
+
+
+def _wait_ready(c, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while (r := c.get("/readyz")).status_code != 200:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.1)
+
+
+def test_a_worker_killed_mid_run_fails_only_its_run_and_only_it_is_replaced(graph_dir, tmp_path):
+    import multiprocessing
+    import os
+    import signal
+    import textwrap
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "modules").symlink_to(graph_dir / "modules")
+    (tmp_path / "nap.yaml").write_text(textwrap.dedent("""
+        name: nap
+        module_paths: [modules]
+        inputs: {x: float}
+        nodes:
+          - {name: nap, module: Slow, params: {seconds: 3.0}, inputs: {x: $x}}
+        outputs: {y: nap/y}
+    """))
+    before = {p.pid for p in multiprocessing.active_children()}
+    app = create_app(tmp_path / "nap.yaml", executor="process", process_workers=3, concurrency=5, timeout_s=60)
+    reg = app.state.modulespack.registry
+    with TestClient(app) as c:
+        _wait_ready(c)
+        workers = reg.worker_pids()
+        with ThreadPoolExecutor(5) as ex:  # three runs start at once, two wait for a free worker
+            futs = [ex.submit(c.post, "/graphs/nap/run", json={"x": i}) for i in range(5)]
+            deadline = time.monotonic() + 30
+            while len(reg.procs.running()) < 3:
+                assert time.monotonic() < deadline, reg.procs.running()
+                time.sleep(0.02)
+            victim = sorted(reg.procs.running())[0]
+            os.kill(victim, signal.SIGKILL)
+            answers = [f.result() for f in futs]
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [200, 200, 200, 200, 503], [r.text for r in answers]
+        (lost,) = [r for r in answers if r.status_code == 503]
+        assert lost.headers["retry-after"] and lost.json()["kind"] == "worker", lost.text
+        for i, r in enumerate(answers):
+            assert r.status_code == 503 or r.json()["outputs"] == {"y": float(i)}
+        deadline = time.monotonic() + 60
+        while victim in reg.worker_pids() or len(reg.worker_pids()) < 3:
+            assert time.monotonic() < deadline, reg.worker_pids()
+            time.sleep(0.05)
+        now = reg.worker_pids()
+        assert set(workers) - {victim} <= set(now) and victim not in now   # only the dead one was replaced
+        assert c.post("/graphs/nap/run", json={"x": 9}).json()["outputs"] == {"y": 9.0}
+    assert {p.pid for p in multiprocessing.active_children()} <= before      # nothing left after stop
+    for pid in now:
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")
+def test_worker_errors_come_back_as_core_errors(graph_dir):
+    app = create_app([graph_dir / "boom.yaml", TTS], executor="process", process_workers=1, timeout_s=30)
+    with TestClient(app) as c:
+        _wait_ready(c)
+        r = c.post("/graphs/boom/run", json={"x": 1})                 # NodeError: the module's fault
+        assert r.status_code == 500 and r.json()["kind"] == "node" and r.json()["module"] == "Boom", r.text
+        assert "ZeroDivisionError" in r.json()["error"]
+        r = c.post("/graphs/tts/run", json={"text": " "})              # NodeInputError: the client's mistake
+        assert r.status_code == 422 and r.json()["kind"] == "input" and r.json()["inputs"] == ["text"], r.text
+        assert r.json()["node"] == "flite" and "empty text" in r.json()["error"]

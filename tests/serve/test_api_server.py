@@ -20,16 +20,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(graph_dir, tmp_path_factory):
+def _serve(args: list[str], env: dict[str, str], log):
+    """`modulespack serve ARGS` on a free port; yields its base URL, then stops it."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {**os.environ, "MODULESPACK_API_KEY": "live-key"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "modulespack.cli", "serve", str(graph_dir), "--port", str(port),
-             "--timeout", "0.5", "--concurrency", "8", "--log-level", "warning"],
-            stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen([sys.executable, "-m", "modulespack.cli", "serve", *args, "--port", str(port),
+                                 "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_S
@@ -52,6 +48,20 @@ def server(graph_dir, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(graph_dir, tmp_path_factory):
+    env = {**os.environ, "MODULESPACK_API_KEY": "live-key"}
+    yield from _serve([str(graph_dir), "--timeout", "0.5", "--concurrency", "8"], env,
+                      tmp_path_factory.mktemp("server") / "server.log")
+
+
+@pytest.fixture(scope="module")
+def open_server(graph_dir, tmp_path_factory):
+    """Without an API key (the default), on 127.0.0.1."""
+    env = {k: v for k, v in os.environ.items() if k != "MODULESPACK_API_KEY"}
+    yield from _serve([str(graph_dir / "arith.yaml")], env, tmp_path_factory.mktemp("open") / "server.log")
 
 
 KEY = {"X-API-Key": "live-key"}
@@ -110,3 +120,39 @@ def test_concurrent_clients_get_their_own_answers(server):
     for i, status, out in results:
         assert status == 200
         assert out == {"result": (i + 0.25) * 3 - 8, "doubled": (i + 0.25) * 2}
+
+
+def test_other_sites_cannot_use_a_keyless_server(open_server):
+    """A page elsewhere (or a DNS name rebound to 127.0.0.1) cannot make a visitor's browser run graphs."""
+    evil = {"Origin": "https://evil.example"}
+    port = open_server.rsplit(":", 1)[1]
+    with httpx.Client(base_url=open_server, timeout=10.0) as c:
+        form = c.post("/graphs/arith/run", data={"a": "1", "b": "2"}, headers=evil)   # an HTML <form> POST
+        assert form.status_code == 403 and form.json()["kind"] == "origin"
+        assert "evil.example" in form.json()["error"] and "--cors" in form.json()["error"]
+        multipart = c.post("/graphs/arith/run", files={"a": (None, "1"), "b": (None, "2")}, headers=evil)
+        assert multipart.status_code == 403
+        assert c.get("/graphs", headers=evil).status_code == 403
+        assert c.post("/graphs/arith/run", data={"a": "1", "b": "2"}, headers={"Origin": "null"}).status_code == 403
+
+        # the page's own requests (same origin), and clients that send no Origin (curl), run
+        same = c.post("/graphs/arith/run", data={"a": "1", "b": "2"}, headers={"Origin": open_server})
+        assert same.status_code == 200 and same.json()["outputs"]["result"] == 1.0
+        assert c.post("/graphs/arith/run", json={"inputs": {"a": 1, "b": 2}}).status_code == 200
+
+        # Host: the loopback names only (127.0.0.1 is what --host binds by default)
+        for ok in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+            assert c.get("/graphs", headers={"Host": ok}).status_code == 200, ok
+        rebound = c.post("/graphs/arith/run", json={"inputs": {"a": 1, "b": 2}},
+                         headers={"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"})
+        assert rebound.status_code == 400 and "--allowed-host" in rebound.json()["error"]
+
+        page = c.get("/")
+        assert page.status_code == 200
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+        deadline = time.monotonic() + STARTUP_S      # ready once arith's first example has run
+        while (ready := c.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, ready.text
+            time.sleep(0.05)
+        assert ready.json() == {"status": "ready", "graphs": {"arith": True}}   # no key set: all see all

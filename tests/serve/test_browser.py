@@ -1,9 +1,12 @@
 """The demo page in a real browser: Debian's chromium driven by playwright against the real server.
 
 Starts `modulespack.serve.app.create_app` on the example graphs under uvicorn (a thread, a free port
-on 127.0.0.1), opens `/`, runs the TTS graph from a typed sentence, runs an audio graph (ASR if
-there is one, else resynthesis or voice conversion) on an uploaded WAV, and checks the page at a
-phone's width (375 px) does not scroll sideways. Screenshots go to artifacts/screenshots/.
+on 127.0.0.1, the Host and Origin checks of `modulespack serve`), opens `/`, runs the TTS graph from a
+typed sentence, runs an audio graph (ASR if there is one, else resynthesis or voice conversion) on an
+uploaded WAV, runs a graph's example with one click, checks that a failed run leaves no earlier
+outputs, that required inputs are checked before sending, that a big diagram stays readable, and
+that the page at a phone's width (375 px) does not scroll sideways. No page may throw a JavaScript
+error or break its Content-Security-Policy. Screenshots go to artifacts/screenshots/.
 
 Skipped (with the reason) when /usr/bin/chromium, playwright, or the serve extra are missing.
 Browsers are never downloaded: chromium is launched from /usr/bin/chromium.
@@ -61,7 +64,8 @@ def _get_json(url: str, timeout: float = 10.0):
 @pytest.fixture(scope="module")
 def server():
     """The real app on the example graphs folder, under uvicorn in a thread; yields its base URL."""
-    yield from _serve(serve_app.create_app([str(GRAPHS)]))
+    from modulespack.serve.access import default_allowed_hosts
+    yield from _serve(serve_app.create_app([str(GRAPHS)], allowed_hosts=default_allowed_hosts("127.0.0.1")))
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +128,8 @@ def browser(pw):
 @contextlib.contextmanager
 def _open_page(browser, url: str, permissions: tuple[str, ...] = ()):
     """A new 1280x900 page of `browser` at `url` (its context granted `permissions`); closed on
-    exit, and then no JavaScript error may have been thrown on it (they collect in `js_errors`)."""
+    exit, and then no JavaScript error may have been thrown on it, nor anything refused by its
+    Content-Security-Policy (they collect in `js_errors`)."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     if permissions:
         ctx.grant_permissions(list(permissions))
@@ -132,6 +137,7 @@ def _open_page(browser, url: str, permissions: tuple[str, ...] = ()):
     pg.set_default_timeout(RUN_TIMEOUT_MS)
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     pg.js_errors = errors          # type: ignore[attr-defined]
     try:
         pg.goto(url, timeout=30_000)
@@ -300,21 +306,14 @@ def test_phone_width_has_no_horizontal_scroll(page, graphs):
 
 
 def test_errors_are_shown_not_swallowed(page, graphs, tmp_path):
-    """A run with a required input left empty, or with a file that is not a WAV, answers 4xx; the page
-    shows the message and the port."""
-    candidates = [n for n, g in graphs.items()
-                  if any(s.get("required", True) and s.get("kind") in ("text", "number", "integer", "audio")
-                         for s in g.get("inputs", {}).values())]
-    if not candidates:
-        pytest.skip("no graph with a required input")
-    name = "arith" if "arith" in candidates else candidates[0]
-    _choose(page, name)
+    """A run with a required input left empty is stopped on the page; one with a file that is not a
+    WAV answers 4xx; the page shows the message and the port."""
+    _choose(page, "arith")
     page.click("#run-button")
     page.wait_for_selector("#error:not([hidden])", timeout=RUN_TIMEOUT_MS)
     text = page.inner_text("#error")
-    assert "HTTP 4" in text, text
-    assert len(text.strip()) > 20, text
-    assert "Port" in text or "Node" in text, text
+    assert "enter a number for 'a'" in text.lower() and "'b'" in text, text
+    assert "Port" in text, text
 
     audio = _first_with(graphs, "audio", None)
     if audio is None:
@@ -390,3 +389,99 @@ def test_recording_from_a_fake_microphone_becomes_a_wav(pw, server, graphs):
             _shot(pg, "desktop-recording")
     finally:
         b.close()
+
+
+def _requests_to(pg, fragment: str) -> list[str]:
+    """The URLs of the requests `pg` sends whose URL contains `fragment` (a list that fills as they go)."""
+    seen: list[str] = []
+    pg.on("request", lambda r: seen.append(r.url) if fragment in r.url else None)
+    return seen
+
+
+def test_required_inputs_are_checked_before_sending(page, graphs):
+    """Run with no WAV: the page says "upload a WAV for 'wav'" itself, never naming the hidden 'sr'."""
+    if "asr" not in graphs:
+        pytest.skip("no asr graph")
+    runs = _requests_to(page, "/run")
+    _choose(page, "asr")
+    page.click("#run-button")
+    page.wait_for_selector("#error:not([hidden])", timeout=10_000)
+    text = page.inner_text("#error")
+    assert "upload a wav for 'wav'" in text.lower(), text
+    assert "sr" not in re.findall(r"'(\w+)'", text), text
+    assert "HTTP" not in text and runs == [], (text, runs)
+    assert page.locator("#inputs .field-audio.has-error").count() == 1
+    _shot(page, "desktop-required-wav")
+
+
+def test_an_example_fills_the_form_in_one_click_and_runs(page, graphs):
+    if "asr" not in graphs or not graphs["asr"].get("examples"):
+        pytest.skip("no asr graph with examples")
+    _choose(page, "asr")
+    buttons = page.locator("#examples button.example")
+    assert buttons.count() == len(graphs["asr"]["examples"])
+    first = graphs["asr"]["examples"][0]
+    page.click(f"#examples button.example[data-example='{first['name']}']")
+    # the recording arrives in the audio field: previewed with its spectrogram, Run enabled again
+    page.wait_for_function("() => { const c = document.querySelector('#inputs canvas.spectrogram');"
+                           " return c && c.width > 1; }", timeout=20_000)
+    assert first["files"]["wav"]["name"] in page.inner_text("#inputs .audio-info")
+    _run_and_wait(page)
+    assert "hello" in page.inner_text("#outputs").lower()
+    _check_diagram_and_timings(page)
+    _shot(page, "desktop-example-asr")
+
+    # a text example sets the values it names and puts the others back to their defaults
+    _choose(page, "tts")
+    page.fill("#in-voice", "awb")
+    page.click("#examples button.example[data-example='weather (rms)']")
+    assert page.input_value("#in-text") == "the weather is nice today." and page.input_value("#in-voice") == "rms"
+    page.click("#examples button.example[data-example='hello']")
+    assert page.input_value("#in-text") == "hello there, this is a test." and page.input_value("#in-voice") == "slt"
+    _run_and_wait(page)
+    page.locator("audio.output-audio").first.wait_for(timeout=10_000)
+
+
+def test_a_failed_run_leaves_no_earlier_outputs_or_timings(page, graphs):
+    if "tts" not in graphs:
+        pytest.skip("no tts graph")
+    _choose(page, "tts")
+    page.fill("#in-text", "A first sentence that works.")
+    _run_and_wait(page)
+    _check_diagram_and_timings(page)
+    page.fill("#in-voice", "no-such-voice")
+    page.click("#run-button")
+    page.wait_for_selector("#error:not([hidden])", timeout=RUN_TIMEOUT_MS)
+    assert "HTTP" in page.inner_text("#error")
+    assert page.locator("#outputs .output").count() == 0
+    assert "failed" in page.inner_text("#outputs")
+    assert page.inner_text("#run-summary") == ""
+    assert page.locator("#timings tbody tr").count() == 0 and page.is_hidden("#timings")
+    # the diagram is drawn again without the first run's timings
+    page.wait_for_function("() => { const s = document.querySelector('#diagram svg');"
+                           " return s && !/\\d\\s*ms/.test(s.textContent); }", timeout=30_000)
+    _shot(page, "desktop-failed-run")
+
+
+def test_a_big_diagram_keeps_readable_labels_and_scrolls(page, graphs):
+    if "mp2_vc_chain" not in graphs:
+        pytest.skip("no mp2_vc_chain graph")
+    _choose(page, "mp2_vc_chain")
+    page.wait_for_selector("#diagram svg", timeout=30_000)
+    size = page.evaluate("""() => {
+        const box = document.querySelector('#diagram'), svg = box.querySelector('svg');
+        const native = parseFloat(svg.style.getPropertyValue('--native-w'));
+        return {native: native, width: svg.getBoundingClientRect().width, box: box.clientWidth,
+                scroll: box.scrollWidth};
+    }""")
+    assert size["native"] > 2 * size["box"], size               # a big one: it cannot fit
+    assert size["width"] >= 0.7 * size["native"] - 1, size      # not shrunk below 70 %
+    assert size["scroll"] > size["box"], size                    # it scrolls inside its box instead
+    assert page.is_visible("#diagram-hint")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280    # the page itself does not
+    _shot(page, "desktop-big-diagram")
+    page.click("#diagram-fit")
+    page.wait_for_function("() => { const b = document.querySelector('#diagram');"
+                           " return b.scrollWidth <= b.clientWidth + 2; }", timeout=5_000)
+    assert page.inner_text("#diagram-fit") == "Readable size"
+    _shot(page, "desktop-big-diagram-fit")

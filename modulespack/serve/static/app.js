@@ -8,7 +8,7 @@
  * Modules: dom, format, state (shared), apikey, api, status (errors, busy, Run button), wav, record,
  * fft, colormap, spectrogram, plots, audio-input, form (inputs), results (outputs), diagram (and timings).
  */
-import { $, el, clear } from "./dom.js";
+import { $, el, clear, fieldFor } from "./dom.js";
 import { fmtSeconds } from "./format.js";
 import { state, findGraph, graphFromHash } from "./state.js";
 import { initKeyForm } from "./apikey.js";
@@ -16,8 +16,10 @@ import { ApiError, requestJSON, graphPath } from "./api.js";
 import { showError, clearError, setBusy, updateRunButton } from "./status.js";
 import { stopRecording } from "./record.js";
 import { buildInputs, collectInputs } from "./form.js";
+import { buildExamples } from "./examples.js";
 import { resetOutputs, showResults } from "./results.js";
-import { loadDiagram, showDiagramLoading, updateDiagramHint, renderTimings } from "./diagram.js";
+import { loadDiagram, showDiagramLoading, updateDiagramHint, renderTimings, dropDiagramTimings,
+  initDiagramFit } from "./diagram.js";
 import { encodeWav16, parseWav } from "./wav.js";
 import { fft, fftTables } from "./fft.js";
 
@@ -54,6 +56,7 @@ function loadGraphs() {
 function chooseGraph(name) {
   const g = findGraph(name);
   stopRecording(true);
+  buildExamples(null);
   state.graph = g;
   state.audio = {};
   state.runToken++;           // results of a run on the previous graph are dropped
@@ -67,6 +70,7 @@ function chooseGraph(name) {
   if (history.replaceState) history.replaceState(null, "", "#graph=" + encodeURIComponent(g.name));
   setDescription(g.description || "");
   buildInputs(g);
+  buildExamples(g);
   loadDiagram(g.name, null);
   updateRunButton();
 }
@@ -112,8 +116,15 @@ function run(ev) {
   clearError();
   const collected = collectInputs(g);
   if (collected.problems.length) {
-    const p = collected.problems[0];
-    showError(new ApiError(p.message, { port: p.port }), "Check the inputs");
+    const ps = collected.problems;
+    const message = ps.map((p) => p.message).join("; ");
+    showError(new ApiError(message.charAt(0).toUpperCase() + message.slice(1) + ".", { port: ps[0].port }),
+      "Check the inputs");
+    for (const p of ps) {
+      const field = fieldFor(p.port);
+      if (field) field.classList.add("has-error");
+    }
+    clearResults(g, "Nothing was run: the inputs are incomplete.");
     return;
   }
   const req = runBody(collected);
@@ -135,6 +146,7 @@ function run(ev) {
     .catch((err) => {
       if (token !== state.runToken) return;
       setBusy(false, "Failed.");
+      clearResults(g, "No results: the run failed (see the error).");
       if (err.status === 401) state.retry = run;
       showError(err, "The run failed");
     })
@@ -143,6 +155,14 @@ function run(ev) {
       state.running = false;
       updateRunButton();
     });
+}
+
+/* A failed run leaves no outputs or timings of an earlier run beside its error: they would read as
+ * its own. */
+function clearResults(g, why) {
+  resetOutputs(why);
+  renderTimings(null);
+  dropDiagramTimings(g.name);
 }
 
 // ------------------------------------------------------------------ start
@@ -156,6 +176,7 @@ function init() {
   });
   $("graph-select").addEventListener("change", (ev) => chooseGraph(ev.target.value));
   $("description-more").addEventListener("click", toggleDescription);
+  initDiagramFit();
   $("run-form").addEventListener("submit", run);
   // Ctrl/Cmd+Enter in a text field runs the graph
   $("inputs").addEventListener("keydown", (ev) => {

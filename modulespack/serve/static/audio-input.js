@@ -55,6 +55,29 @@ export function audioField(port, id, head) {
   return field;
 }
 
+/* Use `blob` (a WAV called `name`) for audio input `port`, as if it had been chosen in its field
+ * (an example's recording). */
+export function useAudio(port, blob, name) {
+  const field = fieldFor(port);
+  if (!field) return;
+  const file = field.querySelector("input[type=file]");
+  if (file) file.value = "";
+  setAudioInput(port, blob, name, field.querySelector(".audio-info"), field.querySelector(".audio-preview"));
+}
+
+/* Forget the audio of input `port` (the field shows nothing chosen). */
+export function clearAudio(port) {
+  if (!state.audio[port]) return;
+  delete state.audio[port];
+  if (state.inputUrls[port]) { URL.revokeObjectURL(state.inputUrls[port]); delete state.inputUrls[port]; }
+  const field = fieldFor(port);
+  if (!field) return;
+  const file = field.querySelector("input[type=file]");
+  if (file) file.value = "";
+  clear(field.querySelector(".audio-preview"));
+  field.querySelector(".audio-info").textContent = "";
+}
+
 function setAudioInput(port, blob, name, info, preview) {
   state.audio[port] = { blob: blob, name: name };
   const field = fieldFor(port);

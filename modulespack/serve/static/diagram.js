@@ -7,6 +7,7 @@ import { showKeyForm } from "./apikey.js";
 import { state } from "./state.js";
 
 let diagramToken = 0;
+let latestHasTimings = false;   // the diagram shown, or on its way, carries a run's timings
 
 export function showDiagramLoading() {
   placeholder($("diagram"), "Loading the diagram…");
@@ -17,6 +18,7 @@ export function showDiagramLoading() {
 export function loadDiagram(name, timings) {
   const box = $("diagram");
   const token = ++diagramToken;
+  latestHasTimings = !!timings;
   const q = timings ? "?timings=" + encodeURIComponent(JSON.stringify(timings)) : "";
   request(graphPath(name, "/diagram" + q)).then((resp) => resp.text()).then((text) => {
     if (token !== diagramToken) return;
@@ -28,9 +30,8 @@ export function loadDiagram(name, timings) {
     svg.querySelectorAll("script, foreignObject").forEach((s) => s.remove());
     const w = parseFloat(svg.getAttribute("width")), h = parseFloat(svg.getAttribute("height"));
     if (!svg.getAttribute("viewBox") && w && h) svg.setAttribute("viewBox", "0 0 " + w + " " + h);
-    if (w) {
+    if (w) {  // its natural width: the CSS keeps it between .7 of that and that (see .diagram svg)
       const px = /pt$/.test(svg.getAttribute("width")) ? w * 4 / 3 : w;
-      svg.style.maxWidth = px + "px";
       svg.style.setProperty("--native-w", px + "px");
     }
     svg.removeAttribute("width");
@@ -54,10 +55,28 @@ export function loadDiagram(name, timings) {
   });
 }
 
-/* "Scroll sideways" shows when the diagram is wider than its box. */
+/* Show graph `name`'s diagram without run timings, if it has some now. */
+export function dropDiagramTimings(name) {
+  if (latestHasTimings) loadDiagram(name, null);
+}
+
+/* A big diagram keeps readable labels and scrolls; "Fit to width" shrinks it to see it whole. The
+ * hint and its button show when the diagram is wider than its box, or shrunk. */
 export function updateDiagramHint() {
   const box = $("diagram");
-  $("diagram-hint").hidden = !(box.querySelector("svg") && box.scrollWidth > box.clientWidth + 2);
+  const fit = box.classList.contains("fit");
+  $("diagram-hint").hidden = !(box.querySelector("svg") && (fit || box.scrollWidth > box.clientWidth + 2));
+  $("diagram-hint-text").textContent = fit ? "Shrunk to fit: labels may be small."
+    : "Scroll the diagram sideways to see all of it.";
+  $("diagram-fit").textContent = fit ? "Readable size" : "Fit to width";
+  $("diagram-fit").setAttribute("aria-pressed", String(fit));
+}
+
+export function initDiagramFit() {
+  $("diagram-fit").addEventListener("click", () => {
+    $("diagram").classList.toggle("fit");
+    updateDiagramHint();
+  });
 }
 
 /* The timings table: one row per node ("a > b" names are nested nodes, indented), a bar for its share

@@ -3,13 +3,15 @@
 export const $ = (id) => document.getElementById(id);
 
 /* el("p", {class: "hint", text: "…", onclick: fn}, [child, "text", null]): null/undefined/false
- * attributes and children are skipped, `true` sets an empty attribute, on* adds a listener. */
+ * attributes and children are skipped, `true` sets an empty attribute, on* adds a listener. `style`
+ * goes through the CSSOM: the page's Content-Security-Policy refuses inline style attributes. */
 export function el(tag, attrs, children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
     if (k === "text") node.textContent = v;
     else if (k === "class") node.className = v;
+    else if (k === "style") node.style.cssText = v;
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else if (v === true) node.setAttribute(k, "");
     else node.setAttribute(k, String(v));

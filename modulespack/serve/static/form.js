@@ -78,22 +78,52 @@ function valueField(port, spec, kind, head) {
   return el("div", { class: "field", "data-port": port }, [head.label, control, head.hint]);
 }
 
+/* Set the value fields of graph `g` to `values` (port -> JSON value, as in a run request); the
+ * fields not in it go back to their defaults. Audio inputs are left to the caller. */
+export function fillValues(g, values) {
+  for (const port of Object.keys(g.inputs || {})) {
+    const spec = g.inputs[port] || {};
+    const control = document.getElementById(inputId(port));
+    if (!control || kindOf(spec) === "audio") continue;
+    const given = Object.prototype.hasOwnProperty.call(values, port);
+    const v = given ? values[port] : (hasDefault(spec) ? spec["default"] : null);
+    if (control.type === "checkbox") control.checked = !!v;
+    else control.value = v === null || v === undefined ? "" : valueText(v);
+    const field = control.closest(".field");
+    if (field) field.classList.remove("has-error");
+  }
+}
+
+/* What a required input left empty needs, in the words of the field (never the hidden rate input
+ * the server fills from a WAV). */
+function missingMessage(port, kind) {
+  if (kind === "audio") return "upload a WAV for '" + port + "' (or record one)";
+  if (kind === "text") return "type some text for '" + port + "'";
+  if (kind === "number" || kind === "integer") return "enter a number for '" + port + "'";
+  return "enter a value for '" + port + "'";
+}
+
 /* The form's values for a run of graph `g`: {values: port -> JSON value, files: port -> {blob, name},
- * problems: [{port, message}]}. Fields left empty are left out (the server says if one is needed). */
+ * problems: [{port, message}]}. Optional fields left empty are left out (their defaults apply); a
+ * required one left empty is a problem, found here before anything is sent. */
 export function collectInputs(g) {
   const values = {}, files = {}, problems = [];
   for (const port of Object.keys(g.inputs || {})) {
-    const kind = kindOf(g.inputs[port] || {});
+    const spec = g.inputs[port] || {};
+    const kind = kindOf(spec);
+    const required = spec.required !== false;
+    const missing = () => { if (required) problems.push({ port: port, message: missingMessage(port, kind) }); };
     if (kind === "audio") {
       if (state.audio[port]) files[port] = state.audio[port];
+      else missing();
       continue;
     }
     const control = document.getElementById(inputId(port));
     if (!control) continue;
     if (kind === "boolean") { values[port] = control.checked; continue; }
     const raw = control.value;
-    if (kind === "text") { if (raw !== "") values[port] = raw; continue; }
-    if (raw.trim() === "") continue;
+    if (kind === "text") { if (raw !== "") values[port] = raw; else missing(); continue; }
+    if (raw.trim() === "") { missing(); continue; }
     if (kind === "number" || kind === "integer") {
       const x = Number(raw);
       if (!isFinite(x)) problems.push({ port: port, message: "“" + raw + "” is not a number." });

@@ -14,9 +14,9 @@ function revokeOutputUrls() {
   state.objectUrls = [];
 }
 
-export function resetOutputs() {
+export function resetOutputs(text) {
   revokeOutputUrls();
-  placeholder($("outputs"), "Results appear here after a run.");
+  placeholder($("outputs"), text || "Results appear here after a run.");
   $("run-summary").textContent = "";
 }
 

@@ -9,7 +9,8 @@ export const state = {
   objectUrls: [],         // blob: URLs of the current outputs, revoked on the next run
   inputUrls: {},          // port -> blob: URL of the input preview
   retry: null,            // what to do again once an API key has been given
-  recorder: null          // the recording in progress, if any
+  recorder: null,         // the recording in progress, if any
+  loadingExample: false   // an example's recordings are being fetched: Run waits
 };
 
 /* The listing of the served graph called `name`, or null. */

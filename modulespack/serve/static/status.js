@@ -65,7 +65,7 @@ export function setBusy(busy, text) {
 
 export function updateRunButton() {
   const btn = $("run-button");
-  btn.disabled = state.running || !state.graph || !!state.recorder;
+  btn.disabled = state.running || !state.graph || !!state.recorder || !!state.loadingExample;
   btn.setAttribute("aria-busy", state.running ? "true" : "false");
   btn.querySelector("span").textContent = state.running ? "Running…" : "Run";
 }

@@ -1,125 +1,31 @@
-"""A run request -> the graph's feeds: the body read within the size limit, its inputs taken from
-JSON, a multipart form, a urlencoded form, a bare WAV or the query string, then decoded per port
-(`values`) and WAV uploads decoded by `modulespack.io.read_wav_bytes`.
+"""A run request -> the graph's feeds: its inputs taken from JSON, a multipart form, a urlencoded
+form, a bare WAV or the query string (the body as `body.receive` read it), decoded per port
+(`values`), WAV uploads decoded by `modulespack.io.read_wav_bytes`, and the limits on text and audio
+length applied. Every problem is a ServeError naming the input.
 """
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
+import weakref
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from urllib.parse import parse_qsl
 
 import numpy as np
-from starlette.requests import Request
 
+from .body import AUDIO_BODY_TYPES, Files, RunBody
 from .errors import ServeError
-from .values import b64decode, loads_json
+from .values import NonFiniteJSON, b64decode, loads_json
 
 if TYPE_CHECKING:
+    from ..core import BuiltGraph
     from .form import GraphForm, OutputPlan
 
-WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
-AUDIO_BODY_TYPES = {*WAV_TYPES, "application/octet-stream"}  # a bare body taken as the one audio input
 RESERVED_QUERY = {"fetch", "wav_format"}  # query parameters that are not inputs
 DEFAULT_RATE = 16000  # Hz: an audio input sent as samples, without a rate, is limited in length at this rate
-MAX_FORM_PARTS = 256  # files, and text fields, in one multipart form
-MB = 1024 * 1024
-
-Files = dict[str, tuple[bytes, "str | None"]]  # input -> (uploaded bytes, file name)
+DEFAULT_MAX_TEXT_CHARS = 5000  # characters in one text input (about five minutes of speech)
 
 
-# --------------------------------------------------------------------------- the body, within the limit
-
-
-def media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def _too_large(limit: int, size: int | None = None) -> ServeError:
-    msg = (f"the upload is {size / MB:.1f} MB; the limit is {limit / MB:g} MB" if size is not None
-           else f"the upload exceeds the limit of {limit / MB:g} MB")
-    return ServeError(413, msg, limit_mb=limit / MB, kind="too-large")
-
-
-async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The body's chunks, refusing (413) beyond `limit` bytes: by Content-Length before reading, and
-    by counting while reading (chunked uploads)."""
-    cl = request.headers.get("content-length")
-    if cl is not None:
-        try:
-            n = int(cl)
-        except ValueError:
-            raise ServeError(400, "invalid Content-Length") from None
-        if n > limit:
-            raise _too_large(limit, n)
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        if chunk:
-            yield chunk
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    chunks = [c async for c in limited_stream(request, limit)]
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def read_form(request: Request, limit: int) -> tuple[list[tuple[str, str]], Files]:
-    """(text fields, files) of a multipart/form-data body.
-
-    Starlette's `MultiPartParser` (python-multipart; what `request.form()` uses) is called directly
-    because `request.form()` reads `request.stream()` with no byte limit: here it reads the
-    size-limited stream, so an oversized upload is refused while it arrives."""
-    from starlette.formparsers import MultiPartException, MultiPartParser
-
-    parser = MultiPartParser(request.headers, limited_stream(request, limit), max_files=MAX_FORM_PARTS,
-                             max_fields=MAX_FORM_PARTS, max_part_size=limit)
-    try:
-        form = await parser.parse()
-    except MultiPartException as e:
-        raise ServeError(400, f"malformed multipart body: {e.message}") from None
-    fields: list[tuple[str, str]] = []
-    files: Files = {}
-    try:
-        for name, v in form.multi_items():
-            if isinstance(v, str):
-                fields.append((name, v))
-            else:
-                files[name] = (await v.read(), v.filename)
-    finally:
-        await form.close()
-    return fields, files
-
-
-@dataclass
-class RunBody:
-    """A run request's body as received: its bytes, or the parts of a multipart form."""
-    content_type: str
-    data: bytes = b""
-    fields: list[tuple[str, str]] = field(default_factory=list)
-    files: Files = field(default_factory=dict)
-
-    @property
-    def media_type(self) -> str:
-        return media_type(self.content_type)
-
-    @property
-    def size(self) -> int:
-        return (len(self.data) + sum(len(v) for _, v in self.fields)
-                + sum(len(d) for d, _ in self.files.values()))
-
-
-async def receive(request: Request, limit: int) -> RunBody:
-    ctype = request.headers.get("content-type", "")
-    if media_type(ctype) == "multipart/form-data":
-        fields, files = await read_form(request, limit)
-        return RunBody(ctype, fields=fields, files=files)
-    return RunBody(ctype, await read_body(request, limit))
-
-
-# --------------------------------------------------------------------------- the inputs
+# --------------------------------------------------------------------------- the inputs of a request
 
 
 def split_fetch(values: Iterable[Any]) -> tuple[str, ...] | None:
@@ -143,16 +49,57 @@ def split_fetch(values: Iterable[Any]) -> tuple[str, ...] | None:
     return tuple(out) or None
 
 
-def _json_object(text: str | bytes, bad_json: str, not_object: str, **where: str) -> dict:
+def _json_object(text: str | bytes, bad_json: str, not_object: str, nested: bool = False, **where: str) -> dict:
     """`text` parsed as a JSON object, or a 422 ServeError saying `bad_json` (a template: "{err}" stands
-    for the parser's message) or `not_object`; `where` (kind= or port=) goes into the answer."""
+    for the parser's message) or `not_object`; `where` (kind= or port=) goes into the answer. A
+    non-finite number names the input it is in (the second key of the path when `nested`: the body
+    is {"inputs": {...}})."""
     try:
         obj = loads_json(text)
+    except NonFiniteJSON as err:
+        path = err.path[1:] if nested and err.path[:1] == ("inputs",) else err.path
+        port = path[0] if path and isinstance(path[0], str) else where.get("port")
+        raise ServeError(422, (f"input '{port}': " if port else "") + str(err),
+                         **{**where, "port": port, "kind": "input"}) from None
     except ValueError as err:
         raise ServeError(422, bad_json.format(err=err), **where) from None
     if not isinstance(obj, dict):
         raise ServeError(422, not_object, **where)
     return obj
+
+
+def _allowed_keys(form: "GraphForm") -> str:
+    names = ", ".join(f"'{n}'" for n in form.fields if n not in form.hidden_inputs)
+    return (f"the graph's inputs {names} and 'fetch'" if names else "'fetch'") + \
+        ', or {"inputs": {...}, "fetch": [...]}'
+
+
+def _json_body(form: "GraphForm", data: bytes) -> tuple[dict, list[Any]]:
+    """(input values, fetch values) of a JSON body: {"inputs": {...}, "fetch": [...]}, or a flat
+    object of inputs and "fetch"; a key that is neither is named, with what is allowed."""
+    inputs = form.fields
+    obj = _json_object(data, "invalid JSON body: {err}", 'the JSON body is an object: {"inputs": {...}, "fetch": [...]}',
+                       nested="inputs" not in inputs, kind="input")
+    fetch: list[Any] = []
+    if "inputs" in obj and "inputs" not in inputs:
+        extra = [k for k in obj if k not in ("inputs", "fetch")]
+        if extra:
+            raise ServeError(422, f"unknown top-level key {extra[0]!r} in the JSON body (allowed: 'inputs' "
+                                  f"and 'fetch')", port=extra[0], kind="input")
+        if not isinstance(obj["inputs"], dict):
+            raise ServeError(422, "'inputs' is an object of graph inputs: {\"inputs\": {...}, \"fetch\": [...]}",
+                             port="inputs", kind="input")
+        if "fetch" in obj:
+            fetch.append(obj["fetch"])
+        return obj["inputs"], fetch
+    values = dict(obj)  # a flat object of inputs
+    if "fetch" in values and "fetch" not in inputs:
+        fetch.append(values.pop("fetch"))
+    unknown = [k for k in values if k not in inputs]
+    if unknown:
+        raise ServeError(422, f"unknown top-level key {unknown[0]!r} in the JSON body (allowed: "
+                              f"{_allowed_keys(form)})", port=unknown[0], kind="input")
+    return values, fetch
 
 
 def parse_inputs(form: "GraphForm", graph: str, query: list[tuple[str, str]], body: RunBody
@@ -177,16 +124,8 @@ def parse_inputs(form: "GraphForm", graph: str, query: list[tuple[str, str]], bo
 
     mt, data = body.media_type, body.data
     if mt == "application/json" or mt.endswith("+json") or (not mt and data.lstrip()[:1] == b"{"):
-        obj = _json_object(data, "invalid JSON body: {err}",
-                           'the JSON body is an object: {"inputs": {...}, "fetch": [...]}', kind="input")
-        if isinstance(obj.get("inputs"), dict) and set(obj) <= {"inputs", "fetch"} and "inputs" not in inputs:
-            values = obj["inputs"]
-            if "fetch" in obj:
-                fetch_parts.append(obj["fetch"])
-        else:  # a flat object of inputs
-            values = dict(obj)
-            if "fetch" in values and "fetch" not in inputs:
-                fetch_parts.append(values.pop("fetch"))
+        values, fetch = _json_body(form, data)
+        fetch_parts += fetch
     elif mt == "multipart/form-data":
         files = body.files
         for k, v in body.fields:
@@ -214,11 +153,14 @@ def parse_inputs(form: "GraphForm", graph: str, query: list[tuple[str, str]], bo
     return values, texts, files, split_fetch(fetch_parts)
 
 
-def prepare_run(form: "GraphForm", graph: str, query: list[tuple[str, str]], body: RunBody
-                ) -> tuple[dict, "OutputPlan"]:
+def prepare_run(form: "GraphForm", graph: str, query: list[tuple[str, str]], body: RunBody,
+                max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> tuple[dict, "OutputPlan"]:
     """(feeds, output plan) of a run request."""
     values, texts, files, fetch = parse_inputs(form, graph, query, body)
-    return decode_inputs(form, values, texts, files), form.output_plan(fetch)
+    feeds = decode_inputs(form, values, texts, files, max_text_chars=max_text_chars)
+    plan = form.output_plan(fetch)
+    check_missing(form, feeds, plan.fetches)
+    return feeds, plan
 
 
 # --------------------------------------------------------------------------- the feeds
@@ -235,7 +177,7 @@ def decode_wav(data: bytes, port: str, filename: str | None, max_seconds: float,
 
     def too_long(seconds: float) -> ServeError:
         return ServeError(413, f"{label}: audio is {seconds:.1f} s long; the limit is {max_seconds:g} s",
-                          port=port, limit_seconds=max_seconds)
+                          port=port, limit_seconds=max_seconds, kind="too-large")
     # Check the length from the header before decoding: a compressed WAV (ADPCM, mu-law) decodes to
     # several times its size.
     try:
@@ -259,11 +201,12 @@ def decode_wav(data: bytes, port: str, filename: str | None, max_seconds: float,
 
 
 def decode_inputs(form: "GraphForm", values: Mapping[str, Any], texts: Mapping[str, str],
-                  files: Files) -> dict[str, Any]:
+                  files: Files, *, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> dict[str, Any]:
     """Feeds from JSON values, text fields (forms, query) and uploaded files; raises ServeError.
 
     Inputs left out take their defaults in the Session (in the port's type). An audio input's rate
-    input is filled from its WAV."""
+    input is filled from its WAV. A text input longer than `max_text_chars` is 413: what a module
+    makes of text grows with it (a TTS node's audio, its time)."""
     feeds: dict[str, Any] = {}
     rates: dict[str, tuple[int, str]] = {}  # audio input -> (its WAV's rate, its rate input)
     sample_lists: list[str] = []  # audio inputs given as JSON lists of samples
@@ -312,10 +255,68 @@ def decode_inputs(form: "GraphForm", values: Mapping[str, Any], texts: Mapping[s
             except UnicodeDecodeError:
                 raise ServeError(422, f"input '{n}': the uploaded file is not UTF-8 text", port=n) from None
             feeds[n] = f.from_text(text)
+    for n, v in feeds.items():
+        if isinstance(v, str) and len(v) > max_text_chars:
+            raise ServeError(413, f"input '{n}': the text is {len(v):,} characters long; the limit is "
+                                  f"{max_text_chars:,}", port=n, limit_chars=max_text_chars, kind="too-large")
     for n in sample_lists:
         _check_samples_length(form, n, feeds)
     _fill_rates(form, feeds, rates)
     return feeds
+
+
+def needed_inputs(graph: "BuiltGraph", fetches: tuple[str, ...]) -> list[str]:
+    """The graph inputs the nodes that `fetches` (graph outputs or node/port) need, in the graph's
+    input order: the nodes upstream of the fetched ones, as the Session's plan finds them."""
+    from ..core import Edge, GraphInput
+
+    todo = []
+    for key in fetches:
+        ref = graph.spec.outputs.get(key)
+        todo.append(ref.node if ref is not None else key.partition("/")[0])
+    seen: set[str] = set()
+    used: set[str] = set()
+    while todo:
+        n = todo.pop()
+        if n in seen or n not in graph.nodes:
+            continue
+        seen.add(n)
+        for src in graph.nodes[n].sources.values():
+            if isinstance(src, GraphInput):
+                used.add(src.name)
+            elif isinstance(src, Edge):
+                todo.append(src.node)
+    return [n for n in graph.inputs if n in used]
+
+
+# form -> fetches -> needed inputs (fetch sets are few per graph; bounded anyway: they come from users)
+_NEEDED: "weakref.WeakKeyDictionary[GraphForm, dict[tuple[str, ...], list[str]]]" = weakref.WeakKeyDictionary()
+
+
+def check_missing(form: "GraphForm", feeds: Mapping[str, Any], fetches: tuple[str, ...]) -> None:
+    """422 naming the inputs the run needs and did not get, as the client sees them: an audio
+    input is a WAV to upload (its rate input, filled from the WAV, is not named)."""
+    fields, defaults = form.fields, form.graph.defaults
+    cache = _NEEDED.setdefault(form, {})
+    needed = cache.get(fetches)
+    if needed is None:
+        needed = needed_inputs(form.graph, fetches)
+        if len(cache) < 256:
+            cache[fetches] = needed
+    missing = [n for n in needed if n not in feeds and n not in defaults]
+    if not missing:
+        return
+    audio = [n for n in missing if fields[n].kind == "audio"]
+    covered = {fields[n].rate for n in audio}
+    others = [n for n in missing if n not in audio and n not in covered]
+    parts = []
+    if audio:
+        parts.append("upload a WAV for " + " and ".join(f"'{n}'" for n in audio))
+    if others:
+        named = [f"'{n}'" + (" (the sample rate of " + " and ".join(f"'{a}'" for a in form.rate_inputs[n]) + ")"
+                             if n in form.rate_inputs else "") for n in others]
+        parts.append(f"missing input{'s' if len(others) > 1 else ''} {', '.join(named)}")
+    raise ServeError(422, "; ".join(parts), port=(audio or others)[0], missing=audio + others, kind="input")
 
 
 def _check_samples_length(form: "GraphForm", name: str, feeds: Mapping[str, Any]) -> None:
@@ -339,7 +340,7 @@ def _check_samples_length(form: "GraphForm", name: str, feeds: Mapping[str, Any]
     if seconds > form.max_audio_seconds:
         raise ServeError(413, f"input '{name}': audio is {seconds:.1f} s long ({samples} samples at {rate:g} Hz, "
                               f"{source}); the limit is {form.max_audio_seconds:g} s",
-                         port=name, limit_seconds=form.max_audio_seconds)
+                         port=name, limit_seconds=form.max_audio_seconds, kind="too-large")
 
 
 def _fill_rates(form: "GraphForm", feeds: dict[str, Any], rates: Mapping[str, tuple[int, str]]) -> None:
