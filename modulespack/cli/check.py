@@ -84,7 +84,7 @@ def run_examples(graph: Any, file: str) -> int:
     """Run every example of `graph` once; print a line each; return how many failed."""
     from time import perf_counter
 
-    from .. import Session
+    from .. import GraphError, Session
     from ..core.examples import example_file, file_ref
     from .values import InputError, parse_inputs
 
@@ -92,8 +92,14 @@ def run_examples(graph: Any, file: str) -> int:
     if not examples:
         print(f"  no examples in {file}")
         return 0
+    try:
+        session = Session(graph)
+    except GraphError as e:  # a module's setup() failed: no example can run
+        for p in e.problems:
+            print(f"FAIL {file}: examples not run: {p}")
+        return len(examples)
     failed = 0
-    with Session(graph) as session:
+    with session:
         for name, values in examples.items():
             items = [f"{k}=@{example_file(graph.spec.base_dir, ref)}" if (ref := file_ref(v)) is not None
                      else f"{k}={_as_text(v, graph.inputs.get(k))}" for k, v in values.items()]

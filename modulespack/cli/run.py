@@ -31,7 +31,8 @@ bytes as .bin. Files are written atomically (temporary file, then rename).
 A WAV file given for an audio input fills the input that carries its rate (sr); a rate given as
 well must agree with the file.
 
-Exit status: 0 success, 1 invalid graph or a module failed, 2 bad --input/--fetch.
+Exit status: 0 success, 1 invalid graph or a module failed, 2 bad --input/--fetch (also an
+input value a module refused, e.g. empty text).
 
 examples:
   modulespack run examples/graphs/arith.yaml --input a=1 --input b=2
@@ -66,7 +67,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import FeedError, GraphError, NodeError, Session, build_graph
+    from .. import FeedError, GraphError, NodeError, NodeInputError, Session, build_graph
     from ..io.audio_ports import default_fetches, fetch_port
 
     try:
@@ -91,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         try:
             result = sess.run(feeds, keys + extra if (args.fetch or extra) else None)
-        except FeedError as e:
+        except (FeedError, NodeInputError) as e:  # the inputs given were wrong: name them, no traceback
             err(f"error: {e}")
             return EXIT_USAGE
         except NodeError as e:

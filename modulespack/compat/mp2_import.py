@@ -13,7 +13,12 @@ touched: each folder file runs with its own builtins, whose ``__import__`` answe
 * ``from module import X, ...`` (or ``from module.base``, ``module.group``, ``module.module_desc``,
   mp2's files of that package) with modulespack2's names when every X is one of them
   (`API`, or ``*``); other names come from a real package named ``module``, as before;
-* a bare ``import module`` with modulespack2's package only when no package of that name exists.
+* a bare ``import module`` with modulespack2's package only when no package of that name exists;
+* ``import add`` / ``from add import add``, where ``add.py`` is a file of the importing file's
+  folder, with that file, loaded and prepared as the registry loads folder files (under the same
+  private name, so each file runs once, whether the registry or a sibling loads it first), at
+  import and at run time, without touching ``sys.path``. modulespack2 had the folder on
+  ``sys.path``, so its files shadow packages of the same name for the folder's files only.
 
 Everything else is the normal import. The core registry calls `prepare` (through
 `modulespack.core.registry.PREPARERS`) on each folder file before it runs.
@@ -25,6 +30,7 @@ import importlib.util
 import sys
 import threading
 import types
+from pathlib import Path
 from typing import Any
 
 from . import module as _mp2
@@ -64,9 +70,66 @@ def _answer(name: str, fromlist: Any) -> types.ModuleType | None:
     return package()
 
 
+#: a folder file's path -> its folder and the names its sibling files are imported by
+_folders: dict[str, tuple[Path, frozenset[str]]] = {}
+#: sibling files being run now (other threads wait for them rather than see half a module)
+_running: set[str] = set()
+
+
+def _sibling(name: str, globals: Any) -> types.ModuleType | None:
+    file = globals.get("__file__") if isinstance(globals, dict) else None
+    if not file:
+        return None
+    known = _folders.get(file)
+    if known is None:
+        folder = Path(file).resolve().parent
+        known = _folders[file] = (folder, frozenset(p.stem for p in folder.glob("*.py") if p.stem != "__init__"))
+    folder, stems = known
+    top, dot, _ = name.partition(".")
+    if top not in stems:
+        return None
+    if dot:
+        raise ModuleNotFoundError(f"No module named '{name}'; '{top}' ({folder / top}.py) is not a package",
+                                  name=name)
+    return _load_sibling(folder, top)
+
+
+def _load_sibling(folder: Path, stem: str) -> types.ModuleType:
+    from ..core.registry import _FOLDER_LOCK, PREPARERS, folder_module_name
+
+    modname = folder_module_name(folder, stem)
+    mod = sys.modules.get(modname)
+    if mod is not None and modname not in _running:
+        return mod
+    # the registry's lock: it runs folder files under it, and a file may import siblings
+    with _FOLDER_LOCK:
+        mod = sys.modules.get(modname)
+        if mod is not None:  # loaded, or (re-entered from its own imports) a circular import
+            return mod
+        spec = importlib.util.spec_from_file_location(modname, folder / f"{stem}.py")
+        assert spec and spec.loader
+        mod = importlib.util.module_from_spec(spec)
+        for prep in PREPARERS:
+            prep(mod)
+        sys.modules[modname] = mod  # as the registry does: dataclasses and pickling look here
+        _running.add(modname)
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            del sys.modules[modname]
+            raise
+        finally:
+            _running.discard(modname)
+    return mod
+
+
 def _import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
-    if level == 0 and name.startswith("module"):
-        found = _answer(name, fromlist)
+    if level == 0:
+        if name.startswith("module"):
+            found = _answer(name, fromlist)
+            if found is not None:
+                return found
+        found = _sibling(name, globals)
         if found is not None:
             return found
     return builtins.__import__(name, globals, locals, fromlist, level)

@@ -47,8 +47,11 @@ class Module:
     def runner(self, outputs: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
         """What a Session calls, instead of `run`, where a graph uses only `outputs` of this node.
 
-        It may return only those outputs. Modules that can skip work for unused outputs (a
-        nested graph computes only what is fetched) override it; asked once per run plan.
+        It may return only those outputs (or more of the declared ones). Modules that can skip
+        work for unused outputs (a nested graph computes only what is fetched) override it; asked
+        once per run plan. The Session's run-time check (`check_outputs`) then checks the outputs
+        asked for: each present, of its port's type, and no undeclared output. `run` itself (what
+        this default returns) must return exactly the declared outputs.
         """
         return self.run
 

@@ -140,8 +140,13 @@ def compile_plan(session: "Session", fetches: Any, feeds: dict[str, Any]) -> Pla
     for i, n in enumerate(order):
         node = g.nodes[n]
         outs = tuple((p, slots[("node", n, p)]) for p in node.outputs if ("node", n, p) in slots)
-        checker = output_checker(n, node.cls, node.outputs) if node.cls.check_outputs else None
-        fn = session.modules[n].runner(tuple(p for p, _ in outs))
+        module = session.modules[n]
+        fn = module.runner(tuple(p for p, _ in outs))
+        checker = None
+        if node.cls.check_outputs:
+            # a runner other than run() may return only the outputs this plan uses
+            used = None if fn == module.run else tuple(p for p, _ in outs)
+            checker = output_checker(n, node.cls, node.outputs, used)
         steps.append((n, *call_spec(fn, args_of[i]), outs, checker, tuple(sorted(succs[i]))))
 
     plan = Plan()
@@ -160,11 +165,17 @@ def compile_plan(session: "Session", fetches: Any, feeds: dict[str, Any]) -> Pla
     return plan
 
 
-def output_checker(node: str, cls: type, outputs: dict[str, Port]) -> Callable[[Any], None]:
-    """A function that raises NodeError unless a module returned exactly its declared outputs."""
+def output_checker(node: str, cls: type, outputs: dict[str, Port],
+                   used: tuple[str, ...] | None = None) -> Callable[[Any], None]:
+    """A function that raises NodeError unless a module returned exactly its declared outputs or,
+    given `used` (the outputs a plan takes from a `runner` other than `run`), declared outputs
+    that include `used`, whose values alone are checked."""
     names = frozenset(outputs)
-    checks = tuple((p, c) for p, c in ((p, value_checker(port)) for p, port in outputs.items()) if c is not None)
+    checked = outputs if used is None else {p: outputs[p] for p in used}
+    checks = tuple((p, c) for p, c in ((p, value_checker(port)) for p, port in checked.items()) if c is not None)
     mname = cls.__name__
+    if used is not None:
+        return _subset_checker(node, mname, names, frozenset(used), checks)
 
     def check(out: Any) -> None:
         if (type(out) is not dict and not isinstance(out, dict)) or out.keys() != names:
@@ -176,6 +187,25 @@ def output_checker(node: str, cls: type, outputs: dict[str, Port]) -> Callable[[
                     x for x in (f"undeclared output(s) {extra}" if extra else "",
                                 f"no value for declared output(s) {lack}" if lack else "") if x)
             raise NodeError([node], mname, None, msg)
+        for p, c in checks:
+            why = c(out[p])
+            if why is not None:
+                raise NodeError([node], mname, None, f"output '{p}': {why}")
+    return check
+
+
+def _subset_checker(node: str, mname: str, names: frozenset, used: frozenset,
+                    checks: tuple) -> Callable[[Any], None]:
+    def check(out: Any) -> None:
+        if not isinstance(out, dict):
+            raise NodeError([node], mname, None, f"run() must return a dict of outputs (at least {sorted(used)}), "
+                                                 f"returned {type(out).__name__}")
+        keys = out.keys()
+        if not (used <= keys and keys <= names):
+            extra, lack = sorted(keys - names), sorted(used - keys)
+            raise NodeError([node], mname, None, "run() returned " + "; ".join(
+                x for x in (f"undeclared output(s) {extra}" if extra else "",
+                            f"no value for output(s) {lack}, which this graph uses" if lack else "") if x))
         for p, c in checks:
             why = c(out[p])
             if why is not None:

@@ -152,12 +152,11 @@ def _load_folder(folder: Path) -> dict[str, type[Module]]:
         raise LookupError(f"module folder {folder} does not exist")
     found: dict[str, Any] = {}
     broken: dict[str, str] = {}
-    tag = hashlib.sha1(str(folder).encode()).hexdigest()[:10]
     with _FOLDER_LOCK:  # sys.path is process-wide: one folder at a time
         before = set(sys.modules)
         sys.path.insert(0, str(folder))
         try:
-            _exec_folder(folder, tag, found, broken)
+            _exec_folder(folder, found, broken)
         finally:
             try:
                 sys.path.remove(str(folder))
@@ -174,11 +173,16 @@ def _load_folder(folder: Path) -> dict[str, type[Module]]:
     return found
 
 
-def _exec_folder(folder: Path, tag: str, found: dict[str, Any], broken: dict[str, str]) -> None:
+def folder_module_name(folder: Path, stem: str) -> str:
+    """The private sys.modules name of the file `stem`.py of the (resolved) module folder `folder`."""
+    return f"_modulespack_lib_{hashlib.sha1(str(folder).encode()).hexdigest()[:10]}_{stem}"
+
+
+def _exec_folder(folder: Path, found: dict[str, Any], broken: dict[str, str]) -> None:
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        modname = f"_modulespack_lib_{tag}_{path.stem}"
+        modname = folder_module_name(folder, path.stem)
         mod = sys.modules.get(modname)
         if mod is None:
             spec = importlib.util.spec_from_file_location(modname, path)

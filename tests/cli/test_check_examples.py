@@ -89,3 +89,32 @@ def test_every_example_graph_has_examples_and_small_recordings():
     wavs = sorted((EXAMPLES / "graphs" / "audio").glob("*.wav"))
     assert wavs and all(w.stat().st_size < 100_000 for w in wavs)
     assert (EXAMPLES / "graphs" / "audio" / "make_audio.sh").is_file()
+
+
+def test_check_examples_reports_a_module_that_cannot_be_set_up(capsys, tmp_path):
+    (tmp_path / "broken.py").write_text(
+        "from modulespack import Module, Port\n\n"
+        "class NoModel(Module):\n"
+        "    inputs = {'x': Port('float')}\n"
+        "    outputs = {'y': Port('float')}\n\n"
+        "    def setup(self):\n"
+        "        raise FileNotFoundError('model.bin is missing')\n\n"
+        "    def run(self, x):\n"
+        "        return {'y': x}\n")
+    g = write_graph(tmp_path / "nomodel.yaml", """\
+    module_paths: [.]
+    inputs: {x: float}
+    nodes:
+      - {name: m, module: NoModel, inputs: {x: $x}}
+    outputs: {y: m/y}
+    examples:
+      one: {x: 1}
+      two: {x: 2}
+    """)
+    code, out, err = run(capsys, "check", "--examples", g, ARITH)
+    assert code == 1 and "Traceback" not in out + err
+    fail = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert len(fail) == 1 and str(g) in fail[0] and "node 'm'" in fail[0], out
+    assert "FileNotFoundError: model.bin is missing" in fail[0]
+    assert "example 'small' ran in" in out  # the next file is still checked
+    assert "2 examples failed" in err and "1 of 2 graph files OK" in err

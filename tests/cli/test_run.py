@@ -72,3 +72,34 @@ def test_run_node_error_shows_traceback_only_when_asked(capsys, tmp_path, gain_g
     assert "Traceback" not in err and "--traceback" in err
     code, out, err = run(capsys, "run", g, "-i", "x=1", "--traceback")
     assert code == 1 and "Traceback" in err and "deep_helper" in err
+
+
+REFUSE_MODULE = '''
+from modulespack import InputError, Module, Port
+
+class NonEmpty(Module):
+    inputs = {"text": Port("str")}
+    outputs = {"n": Port("int")}
+
+    def run(self, text):
+        if not text.strip():
+            raise InputError("empty text (nothing to count)", port="text")
+        return {"n": len(text)}
+'''
+
+
+def test_run_input_refused_by_a_module_is_a_usage_error(capsys, tmp_path):
+    (tmp_path / "refuse.py").write_text(REFUSE_MODULE)
+    g = write_graph(tmp_path / "count.yaml", """\
+        module_paths: [.]
+        inputs: {words: str}
+        nodes:
+          - {name: count, module: NonEmpty, inputs: {text: $words}}
+        outputs: {n: count/n}
+        """)
+    code, out, err = run(capsys, "run", g, "-i", "words=   ")
+    assert code == 2, err
+    assert err.startswith("error: graph input 'words': empty text (nothing to count)"), err
+    assert "Traceback" not in err and "--traceback" not in err
+    code, out, err = run(capsys, "run", g, "-i", "words=three", "--json")
+    assert code == 0 and '"n": 5' in out

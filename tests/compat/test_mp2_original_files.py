@@ -143,3 +143,55 @@ def test_files_outside_module_folders_get_nothing():
     with pytest.raises(ModuleNotFoundError):
         import module  # noqa: F401
     assert isinstance(ModuleDesc({}, {}), ModuleDesc) and InputDesc(float, ()).datashape == ()
+
+
+TWICE = """
+from module import Module, ModuleDesc, InputDesc, OutputDesc
+from add import add
+from userpkg import WHOSE  # not a file of the folder: the user's package
+import numpy as np
+
+
+class twice(Module):
+    @staticmethod
+    def make_module_description():
+        return ModuleDesc({'x': InputDesc(np.float32, (None,))}, {'y': OutputDesc(np.float32, (None,))})
+
+    @staticmethod
+    def run(inputs):
+        import multiply  # a sibling imported at run time, when the folder is on no sys.path
+        return {'y': add.run({'x1': inputs['x'], 'x2': inputs['x']})['y'], 'mul': multiply.multiply,
+                'whose': WHOSE}
+"""
+
+
+def test_files_import_original_style_siblings(lib, tmp_path, monkeypatch):
+    """`from add import add` in a folder file gets the folder's add.py, prepared like every folder
+    file (its own `from module import Module` works), run once, and found ahead of a user's
+    package of that name (the folder was on sys.path in modulespack2); other names are normal imports."""
+    site = tmp_path / "site"
+    (site / "add").mkdir(parents=True)
+    (site / "add" / "__init__.py").write_text("WHOSE = 'the user'\n")
+    (site / "multiply").mkdir()
+    (site / "multiply" / "__init__.py").write_text("WHOSE = 'the user'\n")
+    (site / "userpkg").mkdir()
+    (site / "userpkg" / "__init__.py").write_text("WHOSE = 'the user'\n")
+    monkeypatch.syspath_prepend(str(site))
+    (lib / "twice.py").write_text(TWICE)
+    path_before = list(sys.path)
+    reg = Registry(paths=[lib])
+    twice = reg.resolve("twice")
+    assert sys.path == path_before
+    out = twice().run(x=3)
+    assert out["y"] == 6 and out["whose"] == "the user"
+    assert sys.path == path_before
+    # the sibling modules are the folder's files as the registry loaded them: each ran once
+    assert twice.mp2_class.run.__globals__["add"] is reg.resolve("add").mp2_class
+    assert out["mul"] is reg.resolve("multiply").mp2_class
+    try:
+        import add  # outside the folder, the user's package
+        assert add.WHOSE == "the user"
+    finally:
+        for name in ("add", "userpkg"):
+            sys.modules.pop(name, None)
+    assert "module" not in sys.modules and "multiply" not in sys.modules
