@@ -31,17 +31,18 @@ class Problem:
 class GraphError(Exception):
     """A graph file could not be loaded or built. `problems` lists every problem found."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], heading: str | None = None):
         self.problems = list(problems)
         n = len(self.problems)
-        head = f"{n} problem{'s' if n != 1 else ''} in graph"
+        self.heading = heading
+        head = heading or f"{n} problem{'s' if n != 1 else ''} in graph"
         super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
 
     def kinds(self) -> set[str]:
         return {p.kind for p in self.problems}
 
     def __reduce__(self):
-        return (GraphError, (self.problems,))
+        return (GraphError, (self.problems, self.heading))
 
 
 class FeedError(ValueError):
@@ -144,8 +145,8 @@ class Cancelled(RuntimeError):
 
 def _picklable(cause: BaseException | None) -> BaseException | None:
     import pickle
-    try:
-        pickle.dumps(cause)
+    try:  # a round trip: an exception can pickle yet fail to unpickle (an __init__ with other arguments)
+        pickle.loads(pickle.dumps(cause))
         return cause
     except Exception:
         return RuntimeError(f"{type(cause).__name__}: {cause}")

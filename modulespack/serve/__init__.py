@@ -4,7 +4,10 @@ Prometheus metrics and OpenAPI forms.
 >>> from modulespack.serve import create_app                     # doctest: +SKIP
 >>> app = create_app("examples/graphs", api_keys=["s3cret"])      # doctest: +SKIP
 
-From the command line: ``modulespack serve examples/graphs --port 8000`` (uvicorn).
+From the command line: ``modulespack serve examples/graphs --port 8000`` (uvicorn). Requests from
+other sites' pages and for unknown ``Host`` names are refused (``modulespack.serve.access``): behind
+a reverse proxy that rewrites ``Host``, pass ``--allowed-host`` with the name it sends (and ``--cors``
+if the page is served under another origin).
 
 Routes (all but /healthz, the page and /static need the API key when keys are configured):
 

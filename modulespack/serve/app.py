@@ -47,9 +47,11 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
     `docs_public` (without keys, everything is public).
     `cors_origins`: origins allowed to call the API from a browser (CORS is off without them); a
     request whose `Origin` is another site than the server's own and not one of these gets 403, keys
-    or not ("*" allows every origin). `allowed_hosts`: the `Host` values answered (others get 400:
-    DNS rebinding), e.g. `["127.0.0.1", "localhost", "[::1]"]` or `["*.example.org"]`; None (the
-    default, for an app mounted in another) checks nothing: `modulespack serve` sets it from `--host`.
+    or not ("*" allows every origin); without an `Origin`, a POST that `Sec-Fetch-Site` or `Referer`
+    says comes from another site gets 403 too. `allowed_hosts`: the `Host` values answered (others
+    get 400: DNS rebinding), e.g. `["127.0.0.1", "localhost", "[::1]"]` or `["*.example.org"]`
+    (`"<any-ip>"`: any IP-address literal); None (the default, for an app mounted in another) checks
+    nothing: `modulespack serve` sets it from `--host`.
     `max_upload_mb`: request bodies beyond this get 413. `max_audio_seconds`: longer audio, input or
     output, gets 413. `max_text_chars`: a longer text input gets 413.
     `timeout_s`: a run taking longer (queueing included) answers 504. `concurrency`: runs at a time

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from .errors import ServeError
 
@@ -39,12 +39,15 @@ async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
         if n > limit:
             raise _too_large(limit, n)
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        if chunk:
-            yield chunk
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            if chunk:
+                yield chunk
+    except ClientDisconnect:  # the client's doing, like a disconnect during the run: no answer reaches it
+        raise ServeError(499, "the client went away during the upload", kind="disconnected") from None
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -45,7 +45,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--allowed-host", action="append", default=None, metavar="NAME",
                    help="also answer requests for this Host name (repeatable; '*.example.org' for a domain, "
                         "'*' for any). By default: the --host address, and for 127.0.0.1 also localhost "
-                        "and [::1]; any for 0.0.0.0. Other names get 400 (DNS rebinding)")
+                        "and [::1]; for 0.0.0.0 or :: any IP address, localhost and this machine's host "
+                        "names. Other names get 400 (DNS rebinding). Behind a reverse proxy that rewrites "
+                        "Host, give the name it sends")
     p.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds per run before 504 (default 60)")
     p.add_argument("--concurrency", type=int, default=4, metavar="N", help="runs at a time per graph (default 4)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB", help="request body limit (default 20)")

@@ -113,7 +113,7 @@ def encode_outputs(form: "GraphForm", plan: "OutputPlan", outputs: Mapping[str, 
     out = {}
     for key, kind, rate in plan.items:
         v = outputs[key]
-        if kind == "audio":
+        if kind == "audio" and plan.is_audio(key, v):
             out[key] = audio_json(key, v, rate_value(form, rate, outputs, feeds), wav_format)
         else:
             out[key] = to_jsonable(v)
@@ -124,7 +124,7 @@ def encode_answer(form: "GraphForm", plan: "OutputPlan", res: Any, feeds: Mappin
                   audio: bool) -> Any:
     """The JSON body, or (WAV bytes, rate, seconds) of the one audio output when `audio`."""
     if audio:
-        key = plan.audio_keys[0]
+        key = plan.audio_in(res.outputs)[0]
         rate = next(r for k, _kind, r in plan.items if k == key)
         return audio_bytes(key, res.outputs[key], rate_value(form, rate, res.outputs, feeds), wav_format)
     outputs = encode_outputs(form, plan, res.outputs, feeds, wav_format)

@@ -37,9 +37,11 @@ class GraphLoadError(GraphError):
     `problems` lists every problem of every file (each `Problem` names its file)."""
 
     def __init__(self, problems: list[Any]):
-        self.problems = list(problems)
-        files = sorted({p.file for p in self.problems if getattr(p, "file", None)})
-        n = len(self.problems)
-        head = (f"cannot serve: {n} problem{'s' if n != 1 else ''} in "
-                f"{len(files) or 'the'} graph file{'s' if len(files) != 1 else ''}")
-        Exception.__init__(self, head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+        problems = list(problems)
+        files = sorted({p.file for p in problems if getattr(p, "file", None)})
+        n = len(problems)
+        super().__init__(problems, f"cannot serve: {n} problem{'s' if n != 1 else ''} in "
+                                   f"{len(files) or 'the'} graph file{'s' if len(files) != 1 else ''}")
+
+    def __reduce__(self):
+        return (GraphLoadError, (self.problems,))

@@ -6,10 +6,12 @@ Decoding requests is in `feeds`, encoding answers in `encode`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..core import BuiltGraph, Port
-from ..io.audio_ports import audio_inputs as _audio_inputs, is_audio, output_rate, rate_beside
+from ..core.ports import ANY, NDARRAY
+from ..io.audio_ports import audio_inputs as _audio_inputs, is_audio, is_audio_name, is_audio_value, output_rate, \
+    rate_beside
 from .encode import to_jsonable
 from .errors import ServeError
 from .kinds import port_info, port_kind
@@ -30,10 +32,22 @@ class InputField:
 
 @dataclass
 class OutputPlan:
-    """How to fetch and encode one fetch set: session fetches, and per visible key how to encode it."""
+    """How to fetch and encode one fetch set: session fetches, and per visible key how to encode it.
+
+    `audio_keys` are the outputs that are audio by the convention: by their port, or (`untyped`)
+    by an audio name on an untyped port, which are audio only when their value is 1-D float samples
+    (`audio_in` tells after the run)."""
     fetches: tuple[str, ...]
     items: list[tuple[str, str, str | None]]   # (key, kind, rate: 'out:<fetch>', 'in:<input>', 'const:<v>')
     audio_keys: list[str]
+    untyped: frozenset[str] = frozenset()
+
+    def is_audio(self, key: str, value: Any) -> bool:
+        return key not in self.untyped or is_audio_value(key, None, value)
+
+    def audio_in(self, outputs: Mapping[str, Any]) -> list[str]:
+        """The audio outputs of one run (an untyped one whose value is not samples is not)."""
+        return [k for k in self.audio_keys if self.is_audio(k, outputs.get(k))]
 
 
 class GraphForm:
@@ -118,10 +132,13 @@ class GraphForm:
         items: list[tuple[str, str]] = []   # (audio key, where its rate comes from)
         hidden: set[str] = set()
         audio_keys = []
+        untyped = set()
         for k in keys:
             p = ports[k]
-            if not (is_audio(k, p)):
-                continue
+            if not is_audio(k, p):
+                if not (p.dtype in (ANY, NDARRAY) and is_audio_name(k)):
+                    continue
+                untyped.add(k)  # audio if its value is samples (modulespack2 modules declare no types)
             beside = rate_beside(self.graph, k)
             rate = beside or output_rate(self.graph, k)
             if rate is not None and rate.startswith("out:"):
@@ -137,7 +154,7 @@ class GraphForm:
         audio = dict(items)
         items = [(k, "audio", audio[k]) if k in audio else (k, port_kind(ports[k]), None)
                  for k in keys if k in audio or k not in hidden]
-        plan = OutputPlan(tuple(dict.fromkeys(fetches)), items, audio_keys)
+        plan = OutputPlan(tuple(dict.fromkeys(fetches)), items, audio_keys, frozenset(untyped) & set(audio_keys))
         if len(self._plans) < 256:
             self._plans[fetch] = plan
         return plan

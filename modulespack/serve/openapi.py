@@ -91,8 +91,8 @@ def _annotation(kind: str, dtype: str, shape: Any) -> Any:
 
 
 def _out_annotation(kind: str, dtype: str, shape: Any) -> Any:
-    if kind == "audio":
-        return AudioOutput
+    if kind == "audio":  # an untyped port is audio only when its value is samples
+        return AudioOutput if dtype not in ("any", "ndarray") else Union[AudioOutput, Any]
     if kind == "any" and dtype == "bytes":
         return dict[str, str]
     return _annotation(kind, dtype, shape)

@@ -23,6 +23,8 @@ import shutil
 import signal
 import tempfile
 import threading
+import traceback
+import weakref
 from concurrent.futures import Future, InvalidStateError
 from time import monotonic
 from typing import Any, Iterator, Mapping
@@ -182,15 +184,21 @@ class _Pool:
             run.settle(exc=Cancelled("the server is stopping"))
         deadline = monotonic() + CANCEL_GRACE_S + EXIT_WAIT_S + 1.0
         for t in self.threads:
-            t.join(max(0.0, deadline - monotonic()))
+            if t is not threading.current_thread():  # a collection of the owner can run on any thread
+                t.join(max(0.0, deadline - monotonic()))
 
     # -------------------------------------------------------------- a worker's thread
 
     def _drive(self, i: int) -> None:
-        """Keep worker `i` running and fed until the pool stops; start it again when it dies."""
+        """Keep worker `i` running and fed until the pool stops; start it again when it dies, or when
+        this thread meets an error it does not expect (the run it had fails, not the thread)."""
         tries = 0
         while not self.stopping:
-            w = self._start(i)
+            try:
+                w = self._start(i)
+            except Exception:
+                log.exception("worker process %d could not be started", i)
+                w = None
             if w is None:
                 tries += 1
                 if tries >= START_TRIES and not self.warm.is_set():
@@ -209,6 +217,9 @@ class _Pool:
                     self.warm.set()
             try:
                 self._serve(w)
+            except Exception:
+                log.exception("worker process %d (pid %s): unexpected error in the server's thread for it; "
+                              "the worker is replaced", i, w.pid)
             finally:
                 with self.cond:
                     if self.workers[i] is w:
@@ -266,18 +277,27 @@ class _Pool:
             run = self._next()
             if run is None:
                 return
-            run.worker = w
             try:
-                w.conn.send(("run", run.task, run.graph, run.feeds, run.fetches))
-            except (EOFError, OSError):  # the worker died before it got the run
-                self._requeue(run)
-                return
-            except Exception as e:  # inputs that do not pickle (nothing was sent)
-                run.settle(exc=worker.WorkerError(f"the inputs cannot be sent to a worker process: "
-                                                  f"{type(e).__name__}: {e}"))
-                continue
-            if not self._follow(w, run):
-                return
+                if not self._give(w, run):
+                    return
+            except BaseException as e:  # a bug here must not leave the run's caller waiting forever
+                run.settle(exc=worker.WorkerError(f"internal error of the worker pool: {type(e).__name__}: {e}",
+                                                  traceback.format_exc()))
+                raise
+
+    def _give(self, w: _Worker, run: ProcessRun) -> bool:
+        """Run `run` on `w`; False if the worker died."""
+        run.worker = w
+        try:
+            w.conn.send(("run", run.task, run.graph, run.feeds, run.fetches))
+        except (EOFError, OSError):  # the worker died before it got the run
+            self._requeue(run)
+            return False
+        except Exception as e:  # inputs that do not pickle (nothing was sent)
+            run.settle(exc=worker.WorkerError(f"the inputs cannot be sent to a worker process: "
+                                              f"{type(e).__name__}: {e}"))
+            return True
+        return self._follow(w, run)
 
     def _follow(self, w: _Worker, run: ProcessRun) -> bool:
         """Wait for `run`'s outcome on `w`, passing a cancel on; False if the worker died."""
@@ -293,6 +313,13 @@ class _Pool:
                 msg = w.conn.recv() if w.conn.poll(POLL_S) else None
             except (EOFError, OSError):
                 msg = ()
+            except Exception as e:  # it came whole but does not unpickle here (an exception class whose
+                # __init__ takes other arguments, a class this process cannot import): the run is over
+                log.error("worker process %d: the outcome of run %d of graph '%s' could not be read: %s: %s",
+                          w.pid, run.task, run.graph, type(e).__name__, e)
+                run.settle(exc=worker.WorkerError(f"the result could not be read from the worker process: "
+                                                  f"{type(e).__name__}: {e}"))
+                return True
             if msg is None:
                 if deadline is not None and monotonic() > deadline:
                     log.warning("worker process %d: run %d was cancelled (%s) and did not stop within %g s: "
@@ -352,27 +379,51 @@ class _Pool:
         shutil.rmtree(w.tmp, ignore_errors=True)  # what a killed worker could not remove
 
 
+class _PoolSlot:
+    """Where a ProcessPools keeps its current pool; what its exit hook stops (the hook must not
+    hold the ProcessPools itself, or it would keep it alive)."""
+    __slots__ = ("pool", "lock")
+
+    def __init__(self) -> None:
+        self.pool: _Pool | None = None
+        self.lock = threading.Lock()
+
+    def stop(self) -> None:
+        with self.lock:
+            pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.stop()
+
+
 class ProcessPools:
     """The worker processes of every graph served with executor="process": started on first use (or
     by `warm_up`), `ready` once every worker has built its Sessions (`errors`: graph -> why a
-    worker could not build it), stopped by `stop` (started again by the next run)."""
+    worker could not build it), stopped by `stop` (started again by the next run).
+
+    An app that never gets its lifespan's shutdown (mounted in another app, a TestClient without
+    `with`) does not call `stop`: the pool is then stopped when this object is collected or at
+    interpreter exit, so no worker process or temporary folder outlives the server."""
 
     def __init__(self, graphs: Mapping[str, tuple[dict, str]], workers: int, session_options: Mapping[str, Any]):
         # the validated specs, not the files: an edit after start-up changes nothing
         self.graphs = dict(graphs)
         self.workers = workers
         self.session_options = dict(session_options)
-        self._pool: _Pool | None = None
-        self._lock = threading.Lock()
+        self._slot = _PoolSlot()
         self._tasks = itertools.count(1)
+        weakref.finalize(self, self._slot.stop)  # at exit too: daemon threads and workers get no other chance
+
+    @property
+    def _pool(self) -> _Pool | None:
+        return self._slot.pool
 
     def _get(self) -> _Pool:
-        pool = self._pool
+        pool = self._slot.pool
         if pool is None:
-            with self._lock:
-                if self._pool is None:
-                    self._pool = _Pool(self.graphs, self.workers, self.session_options)
-                pool = self._pool
+            with self._slot.lock:
+                if self._slot.pool is None:
+                    self._slot.pool = _Pool(self.graphs, self.workers, self.session_options)
+                pool = self._slot.pool
         return pool
 
     @property
@@ -431,7 +482,4 @@ class ProcessPools:
 
     def stop(self) -> None:
         """Stop the workers (cancelling their runs); a new set starts on the next run."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.stop()
+        self._slot.stop()

@@ -17,7 +17,6 @@ from typing import Any, Iterable, Mapping
 
 from ..core import (Cancelled, CancelToken, FeedError, GraphError, NodeError, NodeInputError, Problem, Result,
                     Session, build_graph)
-from ..core.proc import kill_all
 from ..core.spec import GRAPH_SUFFIXES, parse_graph
 from .entry import GraphEntry
 from .errors import GraphLoadError, ServeError
@@ -228,11 +227,11 @@ class GraphRegistry:
     # ------------------------------------------------------------------ lifetime
 
     def shutdown_executors(self) -> None:
-        """Cancel the runs in progress, kill the programs they started, and stop the thread and
-        process pools (they start again on the next run)."""
+        """Cancel the runs in progress (their tokens kill the programs they started: only this app's,
+        never another's in the same process) and stop the thread and process pools (they start again
+        on the next run)."""
         for token in list(self._live):
             token.cancel("the server is stopping")
-        kill_all()
         for e in self.graphs.values():
             e.shutdown()
         self.procs.stop()

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
+from ..io.audio_ports import file_stem
 from .access import PAGE_HEADERS
 from .encode import dumps, to_jsonable
 from .examples import Example, examples_info
@@ -126,8 +127,8 @@ def add_graph_routes(app: FastAPI, state: ServeState) -> None:
                              graph=name)
         data, fname = ex.files[port]
         media = "audio/wav" if e.form.fields[port].kind == "audio" else "application/octet-stream"
-        return Response(data, media_type=media, headers={"Content-Disposition": f'inline; filename="{_ascii(fname)}"',
-                                                         "Cache-Control": "no-cache"})
+        return Response(data, media_type=media, headers={
+            "Content-Disposition": f'inline; filename="{file_stem(fname)}"', "Cache-Control": "no-cache"})
 
     async def run_any(name: str, request: Request) -> Response:
         return await run_graph(state, name, request)
@@ -150,10 +151,6 @@ def add_graph_routes(app: FastAPI, state: ServeState) -> None:
     app.state.modulespack_models = models
     app.add_api_route("/graphs/{name}/run", run_any, methods=["POST"], tags=["graphs"], dependencies=keyed,
                       summary="Run any graph by name", openapi_extra=generic_run_operation())
-
-
-def _ascii(name: str) -> str:
-    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)[:80] or "example"
 
 
 def _url_safe(name: str) -> bool:

@@ -118,9 +118,9 @@ def check_output_audio(max_seconds: float, form: Any, plan: Any, outputs: Mappin
     inputs: a too-long result comes from a too-long (or too-demanding) request, the client's to
     change, and is refused rather than sent (10 KB of text to a TTS graph makes a 27 MB WAV)."""
     for key, kind, rate in plan.items:
-        if kind != "audio":
-            continue
         x = outputs.get(key)
+        if kind != "audio" or not plan.is_audio(key, x):
+            continue
         n = int(np.shape(x)[0]) if x is not None and np.ndim(x) else 0
         try:
             sr = float(np.asarray(rate_value(form, rate, outputs, feeds)))
@@ -162,11 +162,15 @@ async def run_graph(state: ServeState, name: str, request: Request) -> Response:
         timings = res.timings
         check_output_audio(e.max_audio_seconds, form, plan, res.outputs, feeds)
         headers = timing_headers(res.timings, res.seconds)
-        audio = want_audio and len(plan.audio_keys) == 1
+        audio_keys = plan.audio_in(res.outputs)
+        if want_audio and len(audio_keys) != 1 and not json_ok:  # untyped outputs that were not samples
+            raise ServeError(406, f"Accept asks for audio/wav, which needs exactly one audio output; this run "
+                                  f"made {len(audio_keys)} ({', '.join(audio_keys) or 'none'})", kind="not-acceptable")
+        audio = want_audio and len(audio_keys) == 1
         data = await _maybe_offloaded(_big(res.outputs), encode_answer, form, plan, res, feeds, wav_format, audio)
         if audio:
             data, sr, seconds = data
-            key = plan.audio_keys[0]
+            key = audio_keys[0]
             headers.update({"X-Sample-Rate": str(sr), "X-Audio-Seconds": f"{seconds:.6f}",
                             "Content-Disposition": f'inline; filename="{file_stem(name, key)}.wav"'})
             return Response(data, media_type="audio/wav", headers=headers)

@@ -212,6 +212,11 @@ def _array_decoder(name: str, port: Port) -> Callable[[Any], Any]:
                     info = np.iinfo(want)
                     if raw.min() < info.min or raw.max() > info.max:
                         raise bad_input(name, f"value out of range for {want.name} ({info.min} .. {info.max})")
+                if want is not None and want.kind == "f" and raw.size and raw.dtype.kind in "iuf":
+                    # a finite number beyond the dtype's range would become inf (1e300 as float32)
+                    fmax = np.finfo(want).max
+                    if np.abs(raw.astype(np.float64)).max() > fmax:
+                        raise bad_input(name, f"value out of range for {want.name} (-{fmax:.7g} .. {fmax:.7g})")
                 arr = raw.astype(want) if want is not None else raw
                 if arr.dtype.kind == "O":
                     raise bad_input(name, "expected a rectangular (nested) list of numbers")

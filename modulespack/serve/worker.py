@@ -80,19 +80,27 @@ def read_slot(slots: Any, index: int) -> tuple[int, str | None] | None:
 
 
 class _Current:
-    """The run in progress and its token; a cancel may come before the run starts."""
+    """The run in progress and its token; a cancel may come before the run starts (it is kept until
+    then), or after it ended (it is dropped)."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.task: int | None = None
         self.token: Any = None
-        self.early: dict[int, str] = {}   # task -> reason, cancelled before it started
+        self.waiting: set[int] = set()    # tasks received, not started yet
+        self.early: dict[int, str] = {}   # task -> reason, cancelled before it started (waiting only)
+
+    def received(self, task: int) -> None:
+        """The listener got run `task` (before it is queued: a cancel for it is read after it)."""
+        with self.lock:
+            self.waiting.add(task)
 
     def begin(self, task: int) -> Any:
         from ..core import CancelToken
         token = CancelToken()
         with self.lock:
             self.task, self.token = task, token
+            self.waiting.discard(task)
             reason = self.early.pop(task, None)
         if reason is not None:
             token.cancel(reason)
@@ -105,8 +113,9 @@ class _Current:
     def cancel(self, task: int | None, reason: str) -> None:
         with self.lock:
             token = self.token if task is None or task == self.task else None
-            if token is None and task is not None:
+            if token is None and task in self.waiting:
                 self.early[task] = reason
+            # else: a run that has ended (its outcome and this cancel crossed on the pipe): nothing to do
         if token is not None:
             token.cancel(reason)  # kills this run's subprocesses now, from this thread
 
@@ -192,6 +201,7 @@ def _listen(conn: Any, jobs: "queue.SimpleQueue[Any]", current: _Current, leave:
         if msg[0] == "cancel":
             current.cancel(msg[1], msg[2])
         else:
+            current.received(msg[1])
             jobs.put(msg)
 
 

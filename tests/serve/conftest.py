@@ -75,6 +75,16 @@ class Slow(Module):
         return {"y": x}
 
 
+class Untyped(Module):
+    """Untyped outputs, as modulespack2 modules declare them: `n` samples of a ramp as `wav` (text
+    when n is 0), and the rate."""
+    inputs = {"n": Port("int"), "sr": Port("int")}
+    outputs = {"wav": Port(), "sr": Port("int")}
+
+    def run(self, n, sr):
+        return {"wav": np.linspace(-0.5, 0.5, n, dtype=np.float32) if n else "no samples", "sr": sr}
+
+
 class Kinds(Module):
     """One port of each kind."""
     inputs = {"text": Port("str"), "n": Port("int"), "flag": Port("bool"),

@@ -89,10 +89,60 @@ def test_cross_site_requests_are_refused_unless_cors_allows_them(graph_dir):
     assert c.post("/graphs/arith/run", json=RUN, headers=EVIL).status_code == 200
 
 
+def test_cross_site_posts_without_an_origin_are_refused_by_fetch_metadata_or_referer(graph_dir):
+    c = TestClient(create_app(graph_dir / "arith.yaml"), base_url="http://127.0.0.1:8000")
+    form = {"content": "a=1&b=2", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+
+    def post(client, **headers):
+        return client.post("/graphs/arith/run", content=form["content"], headers={**form["headers"], **headers})
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                    {"Referer": "https://evil.example/page"}, {"Referer": "http://127.0.0.1:9999/"},
+                    {"Referer": "http://localhost:8000/"},
+                    {"Sec-Fetch-Site": "cross-site", "Referer": "http://127.0.0.1:8000/"}):
+        r = post(c, **headers)
+        assert r.status_code == 403 and r.json()["kind"] == "origin", (headers, r.text)
+        assert "--cors" in r.json()["error"]
+    r = post(c, **{"Sec-Fetch-Site": "cross-site"})
+    assert "Sec-Fetch-Site: cross-site" in r.json()["error"]
+    assert "evil.example" in post(c, Referer="https://evil.example/page").json()["error"]
+    # the server's own page, a typed-in address, tools that send neither, and GETs (links from elsewhere)
+    for headers in ({"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"},
+                    {"Referer": "http://127.0.0.1:8000/"}, {"Referer": "https://127.0.0.1:8000/?x"}, {}):
+        assert post(c, **headers).status_code == 200, headers
+    assert c.get("/", headers={"Sec-Fetch-Site": "cross-site", "Referer": "https://evil.example/"}).status_code == 200
+    # unless --cors allows that origin
+    c = TestClient(create_app(graph_dir / "arith.yaml", cors_origins=["https://evil.example"]),
+                   base_url="http://127.0.0.1:8000")
+    assert post(c, Referer="https://evil.example/page").status_code == 200
+    assert post(c, **{"Sec-Fetch-Site": "cross-site", "Referer": "https://evil.example/page"}).status_code == 200
+    assert post(c, **{"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert post(c, Referer="https://other.example/").status_code == 403
+    c = TestClient(create_app(graph_dir / "arith.yaml", cors_origins="*"), base_url="http://127.0.0.1:8000")
+    assert post(c, **{"Sec-Fetch-Site": "cross-site"}).status_code == 200
+
+
+def test_a_wildcard_bind_answers_addresses_and_this_machines_names_not_any_name(graph_dir):
+    import socket
+
+    from modulespack.serve.access import default_allowed_hosts
+    for bind in ("0.0.0.0", "::"):
+        hosts = default_allowed_hosts(bind)
+        assert "*" not in hosts and "localhost" in hosts and socket.gethostname().lower() in hosts
+    c = TestClient(create_app(graph_dir / "arith.yaml", allowed_hosts=default_allowed_hosts("0.0.0.0")))
+    for host in ("127.0.0.1", "192.168.1.20:8000", "10.0.0.7", "[::1]:8000", "[fe80::1]", "localhost:8000",
+                 socket.gethostname(), socket.getfqdn() + ":8000"):
+        assert c.get("/graphs", headers={"Host": host}).status_code == 200, host
+    for host in ("evil.example", "evil.example:8000", "192.168.1.20.evil.example", "1.2.3", "[not-ip]"):
+        r = c.get("/graphs", headers={"Host": host})
+        assert r.status_code == 400 and r.json()["kind"] == "host", host
+        assert "any IP address" in r.json()["error"] and "<any-ip>" not in r.json()["error"]
+    c = TestClient(create_app(graph_dir / "arith.yaml", allowed_hosts=default_allowed_hosts("0.0.0.0") + ["*"]))
+    assert c.get("/graphs", headers={"Host": "evil.example"}).status_code == 200
+
+
 def test_host_check(graph_dir):
     from modulespack.serve.access import default_allowed_hosts
     assert default_allowed_hosts("127.0.0.1") == ["127.0.0.1", "localhost", "[::1]"]
-    assert default_allowed_hosts("0.0.0.0") == ["*"] and default_allowed_hosts("::") == ["*"]
     assert default_allowed_hosts("10.1.2.3") == ["10.1.2.3"]
     app = create_app(graph_dir / "arith.yaml", allowed_hosts=default_allowed_hosts("127.0.0.1") + ["*.example.org"])
     c = TestClient(app, base_url="http://127.0.0.1:8000")
@@ -115,7 +165,9 @@ def test_cli_allowed_hosts_follow_the_bind_address(graph_dir):
     opts = options_from_args(parser.parse_args(["serve", str(graph_dir)]))
     assert opts["allowed_hosts"] == ["127.0.0.1", "localhost", "[::1]"]
     opts = options_from_args(parser.parse_args(["serve", str(graph_dir), "--host", "0.0.0.0"]))
-    assert opts["allowed_hosts"] == ["*"]
+    assert "*" not in opts["allowed_hosts"] and "localhost" in opts["allowed_hosts"]
+    opts = options_from_args(parser.parse_args(["serve", str(graph_dir), "--host", "::", "--allowed-host", "*"]))
+    assert "*" in opts["allowed_hosts"]
     opts = options_from_args(parser.parse_args(["serve", str(graph_dir), "--allowed-host", "speech.lan",
                                                 "--allowed-host", "*.corp.example"]))
     assert opts["allowed_hosts"][-2:] == ["speech.lan", "*.corp.example"]

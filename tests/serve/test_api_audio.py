@@ -97,6 +97,32 @@ def test_output_rate_comes_from_upstream_when_the_graph_resamples(graph_client, 
     assert sr == 8000 and np.allclose(y, -x[::2], atol=2e-4)
 
 
+def test_an_untyped_audio_named_output_holding_samples_is_audio(graph_client, read_wav):
+    c = graph_client("untyped", """
+        module_paths: [modules]
+        inputs: {n: int, sr: int}
+        nodes:
+          - {name: u, module: Untyped, inputs: {n: $n, sr: $sr}}
+        outputs: {wav: u/wav, sr: u/sr}
+    """)
+    assert c.get("/graphs").json()[0]["outputs"]["wav"]["kind"] == "audio"
+    r = c.post("/graphs/untyped/run", json={"n": 800, "sr": 8000}, headers={"Accept": "audio/wav"})
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav", r.text
+    y, sr = read_wav(r.content)
+    assert sr == 8000 and r.headers["x-sample-rate"] == "8000"
+    assert np.allclose(y, np.linspace(-0.5, 0.5, 800), atol=1e-4)
+    out = c.post("/graphs/untyped/run", json={"n": 800, "sr": 8000}).json()["outputs"]
+    assert list(out) == ["wav"] and out["wav"]["sr"] == 8000 and out["wav"]["seconds"] == 0.1
+    # the same output holding no samples is what it holds
+    r = c.post("/graphs/untyped/run", json={"n": 0, "sr": 8000})
+    assert r.status_code == 200 and r.json()["outputs"] == {"wav": "no samples"}, r.text
+    r = c.post("/graphs/untyped/run", json={"n": 0, "sr": 8000}, headers={"Accept": "audio/wav"})
+    assert r.status_code == 406 and r.json()["kind"] == "not-acceptable", r.text
+    r = c.post("/graphs/untyped/run", json={"n": 0, "sr": 8000},
+               headers={"Accept": "audio/wav, application/json;q=0.5"})
+    assert r.status_code == 200 and r.json()["outputs"]["wav"] == "no samples"
+
+
 def test_example_tts_returns_wav(read_wav):
     tts = EXAMPLES / "tts.yaml"
     if shutil.which("flite") is None:

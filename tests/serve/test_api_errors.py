@@ -43,6 +43,21 @@ def test_422_array_and_scalar_types(client, inputs, port):
     assert r.json()["port"] == port
 
 
+@pytest.mark.parametrize("inputs, port", [
+    ({"m": [[1e300, 0, 0]]}, "m"),                # a finite number beyond float32: it would become inf
+    ({"m": [[0, -1e39, 0]]}, "m"),
+    ({"scale": 1e300}, "scale"),                  # a float32 scalar
+])
+def test_422_numbers_out_of_a_float_dtypes_range(client, inputs, port):
+    base = {"text": "x", "n": 1, "flag": True, "m": [[1, 2, 3]], "v": [1], "anything": None}
+    r = client.post("/graphs/kinds/run", json={"inputs": {**base, **inputs}})
+    assert r.status_code == 422 and r.json()["port"] == port, r.text
+    assert f"input '{port}': value out of range for float32 (-3.402823e+38 .. 3.402823e+38)" in r.json()["error"]
+    assert "NaN" not in r.json()["error"]
+    r = client.post("/graphs/kinds/run", json={"inputs": {**base, "m": [[3e38, -3e38, 0]], "scale": 1}})
+    assert r.status_code == 200, r.text
+
+
 def test_422_bad_json_and_fetch(client):
     r = client.post("/graphs/arith/run", content=b'{"inputs": {"a": 1,', headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and "invalid JSON" in r.json()["error"]

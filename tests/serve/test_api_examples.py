@@ -94,6 +94,30 @@ def test_examples_are_listed_and_their_files_served():
     assert run.status_code == 200 and "hello" in run.json()["outputs"]["text"]
 
 
+def test_an_example_files_name_is_cleaned_as_output_file_names_are(tmp_path, graph_dir, sine_wav):
+    from modulespack.io.audio_ports import file_stem
+    (tmp_path / "modules").symlink_to(graph_dir / "modules")
+    (tmp_path / "..héllo wörld.wav").write_bytes(sine_wav(0.1)[0])
+    graph = _write(tmp_path, "gainex", """
+        module_paths: [modules]
+        inputs:
+          wav: {dtype: float32, shape: [null]}
+          sr: int
+        nodes:
+          - {name: g, module: Gain, inputs: {wav: $wav, sr: $sr}}
+        outputs: {wav: g/wav}
+        examples:
+          odd name: {wav: {file: "..héllo wörld.wav"}}
+        """)
+    c = TestClient(create_app(graph))
+    url = c.get("/graphs").json()[0]["examples"][0]["files"]["wav"]["url"]
+    r = c.get("/" + url)
+    assert r.status_code == 200 and r.content[:4] == b"RIFF"
+    # one cleaner (modulespack.io.audio_ports) for every file name: ASCII, and not a hidden file
+    assert r.headers["content-disposition"] == 'inline; filename="h_llo_w_rld.wav"' == \
+        f'inline; filename="{file_stem("..héllo wörld.wav")}"'
+
+
 def test_the_first_example_runs_before_readyz_says_ready(tmp_path):
     graph, log = _counted(tmp_path, seconds=0.5)
     with TestClient(create_app(graph, timeout_s=20)) as c:

@@ -125,3 +125,128 @@ def test_worker_errors_come_back_as_core_errors(graph_dir):
         r = c.post("/graphs/tts/run", json={"text": " "})              # NodeInputError: the client's mistake
         assert r.status_code == 422 and r.json()["kind"] == "input" and r.json()["inputs"] == ["text"], r.text
         assert r.json()["node"] == "flite" and "empty text" in r.json()["error"]
+
+
+ODD = '''
+import os
+from modulespack import Module, Port
+
+
+class OddError(Exception):
+    """Pickles, but does not unpickle: pickle calls OddError(message), the __init__ wants two."""
+    def __init__(self, code, why):
+        super().__init__(f"{code}: {why}")
+
+
+def rebuild(text):
+    if "MODULESPACK_SERVE_WORKER" in os.environ:   # a worker process: fine
+        return FussyError(text)
+    raise ValueError("FussyError cannot be rebuilt outside a worker process")
+
+
+class FussyError(Exception):
+    """Round-trips in the worker process, but cannot be unpickled in the server."""
+    def __reduce__(self):
+        return (rebuild, (str(self),))
+
+
+class Odd(Module):
+    inputs = {"how": Port("str")}
+    outputs = {"y": Port("str")}
+
+    def run(self, how):
+        if how == "odd":
+            raise OddError(7, "an odd failure")
+        if how == "fussy":
+            raise FussyError("a fussy failure")
+        return {"y": how}
+'''
+
+
+def test_an_error_that_does_not_unpickle_fails_its_run_and_the_pool_goes_on(tmp_path, monkeypatch):
+    import textwrap
+
+    from modulespack.serve import procpool
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "odd.py").write_text(ODD)
+    (tmp_path / "odd.yaml").write_text(textwrap.dedent("""
+        name: odd
+        module_paths: [mods]
+        inputs: {how: str}
+        nodes:
+          - {name: odd, module: Odd, inputs: {how: $how}}
+        outputs: {y: odd/y}
+    """))
+    app = create_app(tmp_path / "odd.yaml", executor="process", process_workers=1, concurrency=1, timeout_s=30)
+    reg = app.state.modulespack.registry
+    with TestClient(app) as c:
+        _wait_ready(c)
+        first = reg.worker_pids()
+        # the worker sends the module's error as text: it would not unpickle in the server
+        r = c.post("/graphs/odd/run", json={"how": "odd"})
+        assert r.status_code == 500 and r.json()["kind"] == "node", r.text
+        assert "OddError: 7: an odd failure" in r.json()["error"]
+        # it unpickles in the worker, not in the server: the run fails, the worker goes on
+        r = c.post("/graphs/odd/run", json={"how": "fussy"})
+        assert r.status_code == 500 and r.json()["kind"] == "internal", r.text
+        assert "could not be read" in r.json()["error"] and "FussyError" in r.json()["error"]
+        r = c.post("/graphs/odd/run", json={"how": "fine"})
+        assert r.status_code == 200 and r.json()["outputs"] == {"y": "fine"}, r.text
+        assert reg.worker_pids() == first
+
+        # any other failure of the server's thread for a worker: the run fails, the worker is replaced
+        real = procpool._Pool._follow
+        calls = []
+
+        def broken(self, w, run):
+            if not calls:
+                calls.append(run.task)
+                raise KeyError("a bug in the pool")
+            return real(self, w, run)
+        monkeypatch.setattr(procpool._Pool, "_follow", broken)
+        r = c.post("/graphs/odd/run", json={"how": "fine"})
+        assert r.status_code == 500 and r.json()["kind"] == "internal" and "a bug in the pool" in r.json()["error"]
+        r = c.post("/graphs/odd/run", json={"how": "again"})
+        assert r.status_code == 200 and r.json()["outputs"] == {"y": "again"}, r.text
+        assert reg.worker_pids() != first and all(t.is_alive() for t in reg.procs._pool.threads)
+
+
+LEAK = """
+import sys
+from fastapi.testclient import TestClient
+from modulespack.serve import create_app
+
+app = create_app(sys.argv[1], executor="process", process_workers=1)
+c = TestClient(app)   # no `with`: no lifespan, as for an app mounted in another
+r = c.post("/graphs/arith/run", json={"a": 1, "b": 2})
+print(r.status_code, app.state.modulespack.registry.worker_pids()[0])
+"""
+
+
+def test_worker_processes_and_folders_end_with_the_interpreter_without_a_lifespan(graph_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = subprocess.run([sys.executable, "-c", LEAK, str(graph_dir / "arith.yaml")], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp)})
+    assert out.returncode == 0, out.stderr
+    status, pid = out.stdout.split()
+    assert status == "200"
+    assert not os.path.exists(f"/proc/{pid}")
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("modulespack-worker-")] == []
+
+
+def test_a_cancel_that_crosses_the_end_of_its_run_is_not_kept():
+    from modulespack.serve.worker import _Current
+    cur = _Current()
+    cur.received(1)
+    cur.cancel(1, "early")                     # before it started: kept for it
+    assert cur.begin(1).is_set()
+    cur.end()
+    for task in (1, 2):                        # after it ended, or for a run this worker never got
+        cur.cancel(task, "late")
+    assert cur.early == {} and cur.waiting == set()
+    cur.received(3)
+    assert not cur.begin(3).is_set()

@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from modulespack.serve import create_app
@@ -230,6 +231,66 @@ def test_audio_as_a_list_of_samples_obeys_max_audio_seconds(graph_dir):
     assert r.status_code == 413 and r.json()["port"] == "wav", r.text
     r = c.post("/graphs/gain/run", json={"wav": [0.0] * 9000, "sr": 8000.0})    # 1.1 s
     assert r.status_code == 413 and "9000 samples at 8000 Hz" in r.json()["error"], r.text
+
+
+@pytest.mark.parametrize("ctype, start", [
+    ("application/json", b'{"inputs": {"a": 1,'),
+    ("multipart/form-data; boundary=xyz", b'--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--xy'),
+])
+def test_a_client_that_leaves_during_the_upload_is_499_not_500(graph_dir, caplog, ctype, start):
+    import asyncio
+    app = create_app(graph_dir / "arith.yaml")
+    messages = [{"type": "http.request", "body": start, "more_body": True}, {"type": "http.disconnect"}]
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+    scope = {"type": "http", "http_version": "1.1", "method": "POST", "path": "/graphs/arith/run",
+             "raw_path": b"/graphs/arith/run", "query_string": b"", "root_path": "", "scheme": "http",
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", ctype.encode())],
+             "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5555)}
+    caplog.set_level(logging.WARNING)
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 499
+    assert json.loads(sent[1]["body"])["kind"] == "disconnected"
+    assert not caplog.records, [rec.getMessage()[:200] for rec in caplog.records]   # no stack trace
+    metrics = app.state.modulespack.metrics.render()
+    metrics = metrics.decode() if isinstance(metrics, bytes) else metrics
+    assert 'modulespack_errors_total{graph="arith",kind="disconnected",status="499"} 1.0' in metrics
+
+
+def test_stopping_an_app_stops_only_its_own_programs(graph_dir):
+    """Another app (or anything else) in the same process keeps its programs: the app cancels its
+    own runs, whose tokens kill what they started, and nothing more."""
+    from modulespack.core import CancelToken, Cancelled
+    from modulespack.core.cancel import CURRENT
+    from modulespack.core.proc import live_pids, run_process
+    token = CancelToken()
+
+    def elsewhere():
+        CURRENT.set(token)
+        try:
+            run_process(["sleep", "60"])
+        except Cancelled:
+            pass
+    t = threading.Thread(target=elsewhere)
+    t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not live_pids():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        theirs = live_pids()
+        with TestClient(create_app(graph_dir / "arith.yaml")) as c:
+            assert c.post("/graphs/arith/run", json={"a": 1, "b": 2}).status_code == 200
+        assert set(theirs) <= set(live_pids()) and t.is_alive()
+    finally:
+        token.cancel("the test is over")
+        t.join(10)
+    assert not t.is_alive() and not live_pids()
 
 
 # ---------------------------------------------------------------------------- docs

@@ -28,6 +28,19 @@ def test_bad_graph_stops_startup_with_the_report(tmp_path, graph_dir):
         create_app(tmp_path / "missing")
 
 
+def test_the_start_up_report_is_a_graph_error_built_as_one():
+    import pickle
+
+    from modulespack.core import GraphError, Problem
+    e = GraphLoadError([Problem("no such file or folder", file="a.yaml", kind="file"),
+                        Problem("bad", file="b.yaml", node="n")])
+    assert isinstance(e, GraphError) and e.kinds() == {"file", "invalid"}
+    assert str(e).startswith("cannot serve: 2 problems in 2 graph files:\n  - a.yaml: no such file")
+    again = pickle.loads(pickle.dumps(e))                  # as it crosses a process boundary
+    assert type(again) is GraphLoadError and str(again) == str(e) and again.problems == e.problems
+    assert str(GraphError([Problem("x")], "cannot do it")).startswith("cannot do it:\n  - <graph>: x")
+
+
 def test_subgraph_parts_are_not_top_level(graph_dir):
     app = create_app(EXAMPLES / "nested_demo.yaml")
     assert [g["name"] for g in TestClient(app).get("/graphs").json()] == ["nested_demo"]
