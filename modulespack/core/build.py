@@ -9,9 +9,10 @@ from typing import Any, Iterable
 from .errors import GraphError, Problem
 from .module import Module, init_defaults
 from .nested import graph_module_class
+from .node_options import combined_resources, normalize, option_problems
 from .ports import Port, coerce, edge_problem, value_checker
 from .registry import Registry, default_registry
-from .spec import Const, Edge, GraphInput, GraphSpec, load_graph
+from .spec import Const, Edge, GraphInput, GraphSpec, NodeSpec, load_graph
 
 
 @dataclass
@@ -24,6 +25,9 @@ class BuiltNode:
     sources: dict[str, Any]          # port -> Edge | GraphInput | Const
     optional: set[str]
     subgraph: "BuiltGraph | None" = None
+    batch: dict[str, Any] | None = None       # {max_size, max_wait_s}: concurrent runs grouped (Batcher)
+    resources: dict[str, Any] = field(default_factory=dict)  # the class's, overridden by the graph file
+    deploy: dict[str, Any] | None = None      # its own Ray Serve deployment: {replicas, num_cpus, ...}
 
 
 @dataclass
@@ -108,6 +112,7 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
                     problem(f"in nested graph {ns.module}: {p}", ns.name, kind=p.kind)
                 continue
             cls = graph_module_class(sub)
+            cls.resources = combined_resources(n.resources for n in sub.nodes.values())
         else:
             try:
                 cls = reg.resolve(ns.module)
@@ -125,8 +130,13 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
         sizes = _param_values(cls, params)
         ins = {k: p.resolve(sizes) for k, p in ins.items()}
         outs = {k: p.resolve(sizes) for k, p in outs.items()}
-        nodes[ns.name] = BuiltNode(ns.name, cls, params, ins, outs, dict(ns.inputs),
-                                   cls.optional_inputs(params), sub)
+        node = BuiltNode(ns.name, cls, params, ins, outs, dict(ns.inputs), cls.optional_inputs(params), sub)
+        bad_options = _option_problems(ns, cls)
+        for where, msg in bad_options:
+            problem(f"'{where}': {msg}", ns.name, kind="node-option", line=ns.line_of(where))
+        if not bad_options:
+            node.batch, node.resources, node.deploy = normalize(cls, ns.batch, ns.resources, ns.deploy)
+        nodes[ns.name] = node
 
     # graph inputs: declared ports, or inferred from the first consumer
     declared: dict[str, Port | None] = {}
@@ -212,6 +222,22 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
         raise GraphError(problems)
     return BuiltGraph(spec, nodes, order, {k: v or Port() for k, v in declared.items()}, outputs,
                       optional_inputs, reg, defaults)
+
+
+def _option_problems(ns: NodeSpec, cls: type[Module]) -> list[tuple[str, str]]:
+    """Problems of a node's `batch:`, `resources:` and `deploy:`, and of its class's `resources`."""
+    out = [(w, f"module {cls.__name__} declares resources {dict(cls.resources)!r}: {m}")
+           for w, m in option_problems("resources", dict(getattr(cls, "resources", {}) or {}))]
+    for key in ("batch", "resources", "deploy"):
+        out += option_problems(key, getattr(ns, key))
+    if not cls.batchable:
+        why = f"module {cls.__name__} cannot take a batch (its class does not set batchable = True)"
+        if ns.batch not in (None, False):
+            out.append(("batch", why))
+        if isinstance(ns.deploy, dict) and ns.deploy.get("max_batch_size", 1) not in (1, None) \
+                and not any(w == "deploy.max_batch_size" for w, _ in out):
+            out.append(("deploy.max_batch_size", why))
+    return out
 
 
 def _kind(why: str) -> str:

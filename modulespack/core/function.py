@@ -30,12 +30,17 @@ def _hint_port(hint: Any) -> Port:
 
 
 def module(fn: Callable | None = None, *, outputs: Any = None, inputs: Mapping[str, Port] | None = None,
-           name: str | None = None) -> Any:
+           name: str | None = None, batchable: bool = False, resources: Mapping[str, Any] | None = None) -> Any:
     """Make a plain function a Module class.
 
     Positional-or-keyword arguments become inputs (typed from hints, optional if they have a
     default); keyword-only arguments become parameters set in the graph file. `outputs` is a
     name, a list of names (the function returns a tuple) or a dict of Ports; by default one output `out`.
+    `resources` sets the class's `resources` (see `Module`).
+
+    With `batchable=True` the function takes a batch: each input argument is a list (one value per
+    run; ports and hints still describe one value) and it returns a list with one result per run,
+    each as the function would return for one run (or an exception failing that run alone).
 
     >>> @module(outputs={"y": Port("int")})
     ... def add(x: int, *, k: int = 1):
@@ -80,16 +85,30 @@ def module(fn: Callable | None = None, *, outputs: Any = None, inputs: Mapping[s
             [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *params_sig.parameters.values()])
         __init__.__annotations__ = {n: hints[n] for n in param_names if n in hints}
 
-        if single is not None:
+        def as_outputs(r):
+            if single is not None:
+                return {single: r}
+            return r if isinstance(r, dict) else dict(zip(out_names, r))
+
+        if batchable:
+            defaults = {n: p.default for n, p in sig.parameters.items() if n in optional}
+
+            def run_batch(self, items):
+                cols = {n: [x[n] if n in x else defaults[n] for x in items] for n in in_ports}
+                return [r if isinstance(r, BaseException) else as_outputs(r) for r in f(**cols, **self._params)]
+            methods = {"run_batch": run_batch}
+        elif single is not None:
             def run(self, **kw):
                 return {single: f(**kw, **self._params)}
+            methods = {"run": run}
         else:
             def run(self, **kw):
-                r = f(**kw, **self._params)
-                return r if isinstance(r, dict) else dict(zip(out_names, r))
+                return as_outputs(f(**kw, **self._params))
+            methods = {"run": run}
 
         cls = type(f.__name__, (Module,), {
-            "__init__": __init__, "run": run, "inputs": in_ports, "outputs": out_ports,
+            "__init__": __init__, **methods, "inputs": in_ports, "outputs": out_ports,
+            "batchable": bool(batchable), "resources": dict(resources or {}),
             "__doc__": f.__doc__, "__module__": f.__module__, "__qualname__": f.__qualname__,
             "optional_inputs": classmethod(lambda c, params: set(optional)),
             "function": staticmethod(f),

@@ -1,6 +1,8 @@
 """The module contract: a class with typed ports, parameters in `__init__`, and `run(**inputs) -> dict`.
 
-A plain function becomes a module with the `module` decorator (`function.py`).
+A plain function becomes a module with the `module` decorator (`function.py`). What engines need
+to place and batch a module (`batchable`, `run_batch`, `resources`) is declared on the class and
+may be overridden per node in the graph file (`batch:`, `resources:`, `deploy:`; see `node_options.py`).
 """
 from __future__ import annotations
 
@@ -32,6 +34,13 @@ class Module:
     outputs: ClassVar[Mapping[str, Port]] = {}
     #: set False for modules whose outputs must not be checked at run time (e.g. legacy adapters)
     check_outputs: ClassVar[bool] = True
+    #: True when `run_batch` really batches (one model call for many inputs): only then may a graph
+    #: file give the node `batch:` (concurrent runs grouped by `core.batching.Batcher`)
+    batchable: ClassVar[bool] = False
+    #: what one instance needs, for engines placing it: num_cpus (float), num_gpus (float),
+    #: memory_mb (int), needs_processes (bool: holds the GIL, so threads cannot run it in parallel).
+    #: Missing keys take `RESOURCE_DEFAULTS`; a graph file's `resources:` overrides them per node.
+    resources: ClassVar[Mapping[str, Any]] = {}
 
     def attach(self, session: Any) -> None:
         """Called once by the Session that will run this module, after `__init__` and before
@@ -42,7 +51,22 @@ class Module:
         """Heavy one-time set-up (load a model); called once by the Session after `__init__`."""
 
     def run(self, **inputs: Any) -> dict[str, Any]:
+        if type(self).run_batch is not Module.run_batch:  # a module written as run_batch alone
+            out = self.run_batch([inputs])[0]
+            if isinstance(out, BaseException):
+                raise out
+            return out
         raise NotImplementedError(f"{type(self).__name__}.run is not implemented")
+
+    def run_batch(self, items: list[dict[str, Any]]) -> list[Any]:
+        """Outputs for many runs at once: `items` are `run`'s keyword arguments, one dict per run;
+        returns one output dict per item, in order.
+
+        A batchable module overrides it with one model call for all items (stacked or padded).
+        An item whose input values are wrong fails alone if its slot holds the exception (an
+        `InputError`) instead of an output dict; anything raised fails every item of the batch.
+        """
+        return [self.run(**x) for x in items]
 
     def runner(self, outputs: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
         """What a Session calls, instead of `run`, where a graph uses only `outputs` of this node.
@@ -77,6 +101,9 @@ class Module:
     def param_problems(cls, params: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(parameter, problem) pairs for parameters that `__init__` would not accept."""
         return check_params(cls.__init__, params, skip_first=True)
+
+
+RESOURCE_DEFAULTS: Mapping[str, Any] = {"num_cpus": 1.0, "num_gpus": 0.0, "memory_mb": 0, "needs_processes": False}
 
 
 @functools.lru_cache(maxsize=4096)

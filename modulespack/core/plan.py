@@ -141,11 +141,13 @@ def compile_plan(session: "Session", fetches: Any, feeds: dict[str, Any]) -> Pla
         node = g.nodes[n]
         outs = tuple((p, slots[("node", n, p)]) for p in node.outputs if ("node", n, p) in slots)
         module = session.modules[n]
-        fn = module.runner(tuple(p for p, _ in outs))
+        batcher = session.batchers.get(n)
+        # a batched node's callers get run_batch's items, which hold every declared output
+        fn = batcher.run if batcher is not None else module.runner(tuple(p for p, _ in outs))
         checker = None
         if node.cls.check_outputs:
             # a runner other than run() may return only the outputs this plan uses
-            used = None if fn == module.run else tuple(p for p, _ in outs)
+            used = None if fn == module.run or batcher is not None else tuple(p for p, _ in outs)
             checker = output_checker(n, node.cls, node.outputs, used)
         steps.append((n, *call_spec(fn, args_of[i]), outs, checker, tuple(sorted(succs[i]))))
 

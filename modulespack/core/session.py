@@ -9,6 +9,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any, Iterable, Mapping
 
+from .batching import Batcher
 from .build import BuiltGraph, build_graph
 from .cancel import CURRENT, CancelToken
 from .errors import Cancelled, FeedError, GraphError, Problem
@@ -72,6 +73,9 @@ class Session:
         self._plans: dict[Any, Plan] = {}
         self.cost: dict[str, float] = {}  # node -> recent seconds per run, for parallel="auto"
         self.modules = self._instantiate()
+        # nodes with `batch:` in the graph file: concurrent runs of this Session are grouped there
+        self.batchers = {n: Batcher(self.modules[n], node.batch["max_size"], node.batch["max_wait_s"])
+                         for n, node in self.graph.nodes.items() if node.batch}
 
     def _instantiate(self) -> dict[str, Any]:
         modules, problems = {}, []

@@ -11,6 +11,7 @@ import yaml
 
 from .errors import GraphError, Problem
 from .examples import parse_examples
+from .node_options import NODE_OPTION_KEYS
 
 GRAPH_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -45,6 +46,16 @@ class NodeSpec:
     inputs: dict[str, Any] = field(default_factory=dict)  # port -> Edge | GraphInput | Const
     line: int | None = None
     doc: str = ""
+    # engine options as written (None: absent), checked at build time (`node_options.py`)
+    batch: Any = None
+    resources: Any = None
+    deploy: Any = None
+    # YAML line of each engine option and its keys ("batch", "batch.max_size"), for problems
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line_of(self, where: str) -> int | None:
+        """The line of an option key (`batch.max_size`), else of its option, else of the node."""
+        return self.lines.get(where) or self.lines.get(where.split(".", 1)[0]) or self.line
 
     @property
     def is_graph(self) -> bool:
@@ -91,6 +102,10 @@ class GraphSpec:
                 nd["params"] = dict(n.params)
             if n.inputs:
                 nd["inputs"] = {k: _unparse(v) for k, v in n.inputs.items()}
+            for key in NODE_OPTION_KEYS:
+                value = getattr(n, key)
+                if value is not None:
+                    nd[key] = dict(value) if isinstance(value, dict) else value
             nodes.append(nd)
         d["nodes"] = nodes
         d["outputs"] = {k: str(v) for k, v in self.outputs.items()}
@@ -246,9 +261,9 @@ def parse_graph(data: Any, path: Path | None = None) -> GraphSpec:
             continue
         name = nd["name"]
         for k in nd:
-            if k not in ("name", "module", "graph", "params", "inputs", "doc"):
-                problems.append(Problem(f"unknown node key '{k}' (expected module, graph, params, inputs, doc)",
-                                        file=file, node=name, kind="syntax"))
+            if k not in ("name", "module", "graph", "params", "inputs", "doc", *NODE_OPTION_KEYS):
+                problems.append(Problem(f"unknown node key '{k}' (expected module, graph, params, inputs, doc, "
+                                        f"{', '.join(NODE_OPTION_KEYS)})", file=file, node=name, kind="syntax"))
         if "/" in name or name.startswith("$"):
             problems.append(Problem("a node name may not contain '/' or start with '$'", file=file, node=name,
                                     kind="syntax"))
@@ -272,7 +287,8 @@ def parse_graph(data: Any, path: Path | None = None) -> GraphSpec:
                 problems.append(Problem(err, file=file, node=name, port=str(port), kind="reference"))
             elif ref is not None:
                 parsed[str(port)] = ref
-        nodes.append(NodeSpec(name, mod, dict(params), parsed, doc=str(nd.get("doc") or "")))
+        nodes.append(NodeSpec(name, mod, dict(params), parsed, doc=str(nd.get("doc") or ""),
+                              **{k: nd.get(k) for k in NODE_OPTION_KEYS}))
     outputs: dict[str, Edge] = {}
     raw_out = data.get("outputs") or {}
     if isinstance(raw_out, list):
@@ -340,15 +356,30 @@ def _attach_yaml_lines(spec: GraphSpec, root: yaml.Node) -> None:
         if getattr(key, "value", None) != "nodes":
             continue
         if isinstance(value, yaml.SequenceNode):
-            marks = [item.start_mark.line + 1 for item in value.value]
+            marks = [(item.start_mark.line + 1, item) for item in value.value]
         elif isinstance(value, yaml.MappingNode):
-            marks = [k.start_mark.line + 1 for k, _ in value.value]
+            marks = [(k.start_mark.line + 1, v) for k, v in value.value]
         else:
             return
         if len(marks) == len(spec.nodes):
-            for node, line in zip(spec.nodes, marks):
+            for node, (line, body) in zip(spec.nodes, marks):
                 node.line = line
+                node.lines = _option_lines(body)
         return
+
+
+def _option_lines(body: yaml.Node) -> dict[str, int]:
+    """Lines of a node's engine options and of their keys, from its YAML mapping."""
+    lines: dict[str, int] = {}
+    if not isinstance(body, yaml.MappingNode):
+        return lines
+    for k, v in body.value:
+        if getattr(k, "value", None) in NODE_OPTION_KEYS:
+            lines[k.value] = k.start_mark.line + 1
+            if isinstance(v, yaml.MappingNode):
+                for sk, _ in v.value:
+                    lines[f"{k.value}.{getattr(sk, 'value', sk)}"] = sk.start_mark.line + 1
+    return lines
 
 
 def _attach_lines(spec: GraphSpec, text: str) -> None:

@@ -180,6 +180,26 @@ class Gate(Module):
         self.barrier.wait()
         return {"y": x}
 
+class Doubler(Module):
+    """Batchable: y = 2 * x for a whole batch in one numpy call; records its batch sizes."""
+    inputs = {"x": Port("float32", (None,))}
+    outputs = {"y": Port("float32", (None,))}
+    batchable = True
+    resources = {"num_gpus": 0.5, "memory_mb": 100}
+    sizes = []
+    def run_batch(self, items):
+        type(self).sizes.append(len(items))
+        ys = 2 * np.stack([x["x"] for x in items])
+        return [{"y": y} for y in ys]
+
+class Greedy(Module):
+    """Declares a resource key that does not exist."""
+    inputs = {"x": Port("any")}
+    outputs = {"y": Port("any")}
+    resources = {"cpus": 4}
+    def run(self, x):
+        return {"y": x}
+
 @module(outputs={"y": Port("int")})
 def AddK(x: int, k: int = 0, *, bias: int = 0):
     """x + k + bias; k is an optional input, bias a parameter."""
