@@ -1,7 +1,7 @@
 """Load test of the web app, side by side with a bare FastAPI endpoint doing the same work.
 
     python bench/serve_load.py [--requests 400] [--heavy-requests 24] [--clients 1,8,32] [--workers 1]
-                               [--concurrency 4] [--heavy-executor thread|process] [--heavy asr|vc|resynth|none]
+                               [--concurrency 4] [--heavy-engine thread|local] [--heavy asr|vc|resynth|none]
 
 Two servers run under the same uvicorn settings (a subprocess each, 127.0.0.1, a free port, `--workers`
 processes, log level warning):
@@ -228,8 +228,8 @@ def start_modulespack(files: list[Path], port: int, args: argparse.Namespace, lo
     cmd = [sys.executable, "-m", "modulespack.cli", "serve", *map(str, files), "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(args.workers), "--log-level", "warning",
            "--concurrency", str(args.concurrency), "--timeout", "300"]
-    if args.heavy_executor == "process" and len(files) > 1:
-        cmd += ["--process-graph", files[1].stem]
+    if args.heavy_executor in ("process", "local") and len(files) > 1:
+        cmd += ["--engine-graph", f"{files[1].stem}=local"]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO)
     _wait(proc, f"http://127.0.0.1:{port}/readyz", log)
     return proc
@@ -300,7 +300,7 @@ def main() -> int:
     ap.add_argument("--clients", default="1,8,32", help="concurrent clients per point (default 1,8,32)")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes, both servers (default 1)")
     ap.add_argument("--concurrency", type=int, default=4, help="modulespack runs at a time per graph (default 4)")
-    ap.add_argument("--heavy-executor", choices=("thread", "process"), default="thread",
+    ap.add_argument("--heavy-executor", "--heavy-engine", choices=("thread", "local", "process"), default="thread",
                     help="how modulespack runs the speech graph (process: pocketsphinx holds the GIL)")
     ap.add_argument("--heavy", choices=("auto", "asr", "vc", "resynth", "none"), default="auto")
     ap.add_argument("--warmup", type=int, default=64)

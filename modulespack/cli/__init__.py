@@ -43,6 +43,8 @@ PROVIDERS: dict[str, tuple[str, str, str]] = {
               "serve the graphs of a folder over HTTP (one endpoint per graph, demo page)"),
     "corpus": ("modulespack.speech.cli", "modulespack.speech",
                "prepare and inspect speech corpora (file lists, features)"),
+    "batch": ("modulespack.cli.batch", "modulespack.engines",
+              "run a graph over every utterance of a list, writing its outputs to files"),
 }
 
 BUILTIN: list[tuple[str, AddParser]] = [("check", check.add_parser), ("run", run.add_parser),

@@ -31,14 +31,19 @@ bytes as .bin. Files are written atomically (temporary file, then rename).
 A WAV file given for an audio input fills the input that carries its rate (sr); a rate given as
 well must agree with the file.
 
-Exit status: 0 success, 1 invalid graph or a module failed, 2 bad --input/--fetch (also an
-input value a module refused, e.g. empty text).
+--engine says where the graph runs: thread (default: this process), local (a worker process
+that builds its own Session: the same results, the module's errors alike), ray (a Ray actor; a
+local Ray, or the cluster given by --address).
+
+Exit status: 0 success, 1 invalid graph or a module failed (or the engine could not run it), 2 bad
+--input/--fetch (also an input value a module refused, e.g. empty text).
 
 examples:
   modulespack run examples/graphs/arith.yaml --input a=1 --input b=2
   modulespack run examples/graphs/arith.yaml -i a=1 -i b=2 --fetch sum/y --fetch double/y --timings
   modulespack run examples/graphs/resynth.yaml --input wav=@speech.wav -o out/   # out/wav.wav at its rate
   modulespack run mfcc.yaml --input wav=@a.wav --fetch mfcc/feats -o feats/ --json
+  modulespack run examples/graphs/asr.yaml --input wav=@a.wav --engine local
 """
 
 
@@ -63,11 +68,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--timings", action="store_true", help="print each node's run time in ms")
     p.add_argument("--json", action="store_true", help="print one JSON object (outputs, timings, files)")
     p.add_argument("--traceback", action="store_true", help="when a module fails, print its original traceback")
+    p.add_argument("--engine", choices=("thread", "local", "ray"), default="thread",
+                   help="where the graph runs (default thread: in this process); see below")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster for --engine ray ('auto', 'ray://host:10001'; default: a local Ray)")
     return p
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import FeedError, GraphError, NodeError, NodeInputError, Session, build_graph
+    from .. import FeedError, GraphError, NodeError, NodeInputError, build_graph
+    from ..engines import EngineError, WorkerDied, make_engine
     from ..io.audio_ports import default_fetches, fetch_port
 
     try:
@@ -81,17 +91,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     except InputError as e:
         err(f"error: {e}")
         return EXIT_USAGE
+    options: dict[str, Any] = {"workers": 1, "session_options": {"check": not args.no_check}}
+    if args.address:
+        options["address"] = args.address
     try:
-        sess = Session(graph, check=not args.no_check)
+        engine = make_engine(args.engine, graph, **options)
+        engine.start()
     except GraphError as e:
         for p in e.problems:
             err(str(p))
+        return EXIT_FAIL
+    except (EngineError, ValueError) as e:
+        err(f"error: the {args.engine} engine cannot run the graph: {e}")
         return EXIT_FAIL
     keys = list(dict.fromkeys(args.fetch)) if args.fetch else list(default_fetches(graph))
     sources, extra = audio_sources(graph, keys) if args.output_dir else ({}, [])
     try:
         try:
-            result = sess.run(feeds, keys + extra if (args.fetch or extra) else None)
+            result = engine.run(feeds, keys + extra if (args.fetch or extra) else None)
+        except (EngineError, WorkerDied) as e:
+            err(f"error: the {args.engine} engine could not run the graph: {e}")
+            return EXIT_FAIL
         except (FeedError, NodeInputError) as e:  # the inputs given were wrong: name them, no traceback
             err(f"error: {e}")
             return EXIT_USAGE
@@ -103,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 err("(run again with --traceback to see the module's traceback)")
             return EXIT_FAIL
     finally:
-        sess.close()
+        engine.close()
 
     outputs = {k: v for k, v in result.outputs.items() if k not in extra}
     written: dict[str, dict] = {}

@@ -12,7 +12,7 @@ if the page is served under another origin).
 Routes (all but /healthz, the page and /static need the API key when keys are configured):
 
 - ``GET /`` the demo page (``static/index.html``), ``/static/...`` its files
-- ``GET /healthz`` alive; ``GET /readyz`` every graph built (503 while process workers start);
+- ``GET /healthz`` alive; ``GET /readyz`` every graph's engine started and warmed up (503 until then);
   ``GET /metrics`` Prometheus text
 - ``GET /graphs`` a JSON list ``[{name, description, inputs: {port: {kind, dtype, shape, doc,
   required, ...}}, outputs: {...}}]``; kinds are audio, text, number, integer, boolean, array, any
@@ -26,7 +26,7 @@ Routes (all but /healthz, the page and /static need the API key when keys are co
   Errors are JSON ``{"error", "graph", "port" | "node", "kind", ...}``: 401 key, 404 graph, 406
   accept, 413 size/length (the upload, a text input, audio in or out), 415 not a WAV, 422 input
   (names the port; also a module refusing its input values, kind ``input``), 500 node (names it),
-  503 a worker process died during the run or the server is stopping (``Retry-After``), 504
+  503 the worker running it died, its engine cannot run, or the server is stopping (``Retry-After``), 504
   timeout. A run that times out, or whose client goes away, is cancelled (its subprocesses killed).
 - ``GET /docs``, ``/openapi.json``: one form per graph, made from its ports (they need the key too
   when keys are configured, unless ``docs_public=True`` / ``--public-docs``). Swagger UI's files
@@ -40,8 +40,9 @@ Mounting: the app is plain ASGI and works under a prefix (its page uses relative
     parent = FastAPI()                       # or Starlette(routes=[Mount("/speech", app=...)])
     parent.mount("/speech", create_app("examples/graphs"))
 
-A mounted app does not get lifespan events: nothing is needed for the thread executor (pools start
-on first use); with ``executor="process"``, ``/readyz`` starts the worker processes.
+Where graphs run is an engine per graph (``modulespack.engines``: ``engine="thread"``, the default,
+``"local"`` worker processes, ``"ray"``). A mounted app does not get lifespan events: its engines
+start on the first ``/readyz`` or run.
 
 In Django (ASGI), route a prefix to this app and everything else to Django, in ``asgi.py``::
 

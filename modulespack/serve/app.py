@@ -22,7 +22,8 @@ from .docs import add_docs_routes
 from .errors import GraphLoadError, ServeError, error_response
 from .examples import load_examples
 from .feeds import DEFAULT_MAX_TEXT_CHARS
-from .registry import GraphRegistry
+from .catalog import close_all, load_graphs
+from .dispatch import Dispatcher
 from .routes import add_graph_routes, add_page_routes
 from .state import ServeState
 
@@ -30,16 +31,19 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
                cors_origins: str | Iterable[str] | None = None, max_upload_mb: float = 20,
                max_audio_seconds: float = 600, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
                timeout_s: float | None = 60, concurrency: int = 4,
-               executor: str | Mapping[str, str] = "thread", debug: bool = False, docs_public: bool = False,
-               process_workers: int | None = None, session_options: Mapping[str, Any] | None = None,
-               title: str = "modulespack", allowed_hosts: str | Iterable[str] | None = None) -> FastAPI:
+               engine: str | Mapping[str, str] = "thread", engine_workers: int | None = None,
+               engine_options: Mapping[str, Any] | None = None, debug: bool = False, docs_public: bool = False,
+               session_options: Mapping[str, Any] | None = None,
+               title: str = "modulespack", allowed_hosts: str | Iterable[str] | None = None,
+               executor: str | Mapping[str, str] | None = None, process_workers: int | None = None) -> FastAPI:
     """The web app serving every graph file in `paths` (folders give their *.yaml, *.yml, *.json).
 
     Every graph is validated and its Session built here, once; a graph that does not validate
     raises `GraphLoadError` (a core GraphError) listing the problems of every file. So does an
-    example (`examples:` in a graph file) whose files or values do not decode. Each graph's first
-    example runs once at start-up (the lifespan, or the first /readyz of a mounted app; in every
-    worker with `executor="process"`): /readyz says ready after that.
+    example (`examples:` in a graph file) whose files or values do not decode. Each graph runs on an
+    engine (`modulespack.engines`), started with the app's lifespan (or by the first /readyz or run
+    of a mounted app); each new Session runs the graph's first example once (in every worker of a
+    local or ray engine): /readyz says ready after that.
 
     `api_keys`: keys accepted in `X-API-Key` or `Authorization: Bearer` on every route except
     /healthz, /readyz (which names graphs only to a caller with a key), the demo page and its static
@@ -55,11 +59,15 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
     `max_upload_mb`: request bodies beyond this get 413. `max_audio_seconds`: longer audio, input or
     output, gets 413. `max_text_chars`: a longer text input gets 413.
     `timeout_s`: a run taking longer (queueing included) answers 504. `concurrency`: runs at a time
-    per graph. `executor`: "thread" (the graph's Session in this process, modules on a thread pool),
-    "process" (a pool of `process_workers` processes, each building its own Sessions from the graph
-    specs validated here: for modules that hold the GIL; a run that times out is cancelled in its
-    worker, which is killed and replaced if the run does not stop), or a mapping graph name -> either. `debug`: tracebacks in
-    500 answers. `session_options`: passed to every `Session` (e.g. `{"parallel": False}`).
+    per graph. `engine`: "thread" (the graph's Session in this process, runs on a thread pool),
+    "local" (worker processes, each building its own Session from the graph spec validated here: for
+    modules that hold the GIL; a run that times out is cancelled in its worker, which is killed and
+    replaced if the run does not stop; a worker that dies fails only its run, 503), "ray" (Ray
+    actors; `engine_options={"address": ...}`), or a mapping graph name -> kind (others on threads).
+    `engine_workers`: threads, processes or actors per graph (default: the engine's own: the CPU
+    count for "local"). `executor` and `process_workers` are the old names of `engine` ("process"
+    is "local") and `engine_workers`. `debug`: tracebacks in 500 answers. `session_options`: passed
+    to every `Session` (e.g. `{"parallel": False}`).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -69,24 +77,29 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
         cors_origins = [cors_origins]
     if isinstance(allowed_hosts, str):
         allowed_hosts = [allowed_hosts]
-    registry = GraphRegistry(list(paths), executor=executor, concurrency=concurrency, timeout_s=timeout_s,
-                             max_audio_seconds=max_audio_seconds, max_text_chars=max_text_chars,
-                             session_options=session_options,
-                             process_workers=process_workers, debug=debug)
+    if executor is not None:       # the old names
+        engine = executor
+    if process_workers is not None and engine_workers is None:
+        engine_workers = process_workers
+    graphs = load_graphs(list(paths), engine=engine, concurrency=concurrency, max_audio_seconds=max_audio_seconds,
+                         max_text_chars=max_text_chars,
+                         engine_options={**dict(engine_options or {}), "workers": engine_workers,
+                                         "session_options": dict(session_options or {})})
     examples, problems = {}, []
-    for name, e in registry.graphs.items():
+    for name, e in graphs.items():
         examples[name], bad = load_examples(e.graph, e.form)
         problems += bad
     if problems:
-        registry.close()
+        close_all(graphs.values())
         raise GraphLoadError(problems)
-    state = ServeState(registry, api_keys=api_keys or (), max_upload_bytes=int(max_upload_mb * MB), debug=debug,
-                       docs_public=docs_public, examples=examples)
+    state = ServeState(graphs, Dispatcher(timeout_s, debug), api_keys=api_keys or (),
+                       max_upload_bytes=int(max_upload_mb * MB), debug=debug, docs_public=docs_public,
+                       examples=examples)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if not state.all_warm():
-            # worker processes build their Sessions, first examples run; /readyz says when done
+            # engines start (Sessions built, worker processes spawned, first examples run); /readyz says when done
             state.start_warm_up()
         try:
             yield
@@ -94,7 +107,7 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
             warm, state.warm_task = state.warm_task, None
             if warm is not None and not warm.done():
                 warm.cancel()
-            registry.shutdown_executors()
+            state.shutdown()
 
     app = FastAPI(title=title, version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None,
                   redoc_url=None, description=_api_description(state))

@@ -19,7 +19,11 @@ examples:
   modulespack serve examples/graphs
   modulespack serve examples/graphs --port 8080 --api-key s3cret --cors https://example.org
   modulespack serve examples/graphs --host 0.0.0.0 --allowed-host speech.example.org
-  MODULESPACK_API_KEY=s3cret modulespack serve graphs/asr.yaml --executor process --concurrency 2
+  MODULESPACK_API_KEY=s3cret modulespack serve graphs/asr.yaml --engine local --engine-workers 2
+  modulespack serve examples/graphs --engine-graph asr=local          # asr in processes, the rest on threads
+  modulespack serve examples/graphs --engine ray --address auto       # on Ray Serve (an existing cluster)
+  (old names, still accepted: --executor process = --engine local, --process-graph NAME =
+   --engine-graph NAME=local, --process-workers N = --engine-workers N)
   curl -s localhost:8000/graphs
   curl -s localhost:8000/graphs/arith/run -H 'Content-Type: application/json' -d '{"inputs": {"a": 1, "b": 2}}'
   curl -s localhost:8000/graphs/tts/run -F text='hello world' -H 'Accept: audio/wav' -o hello.wav
@@ -55,13 +59,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="longest audio, input or output (default 600)")
     p.add_argument("--max-text-chars", type=int, default=None, metavar="N",
                    help="longest text input, in characters (default 5000)")
-    p.add_argument("--executor", choices=("thread", "process"), default="thread",
-                   help="run graphs on threads, or in worker processes that build their own Sessions "
-                        "(for modules that hold the GIL, e.g. pocketsphinx)")
-    p.add_argument("--process-graph", action="append", default=None, metavar="NAME",
-                   help="run this graph in worker processes, the others on threads (repeatable)")
-    p.add_argument("--process-workers", type=int, default=None, metavar="N",
-                   help="worker processes with --executor process (default: --concurrency)")
+    p.add_argument("--engine", choices=("thread", "local", "ray"), default=None,
+                   help="where graphs run: thread (default: in the server process, on threads), local (worker "
+                        "processes, each building its own Session: for modules that hold the GIL, e.g. "
+                        "pocketsphinx; a killed worker fails only its run), ray (every graph on Ray Serve, "
+                        "same HTTP API; see --address)")
+    p.add_argument("--engine-graph", action="append", default=None, metavar="NAME=ENGINE",
+                   help="run graph NAME on ENGINE (thread, local, ray: Ray actors behind this server), the "
+                        "others on --engine or threads (repeatable)")
+    p.add_argument("--engine-workers", type=int, default=None, metavar="N",
+                   help="threads, worker processes or Ray actors per graph (default: the engine's own; "
+                        "local: the CPU count)")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="Ray cluster for the ray engine ('auto', 'ray://host:10001'; default: a local Ray)")
+    # the old names: --executor process is --engine local, --process-graph NAME is --engine-graph NAME=local
+    p.add_argument("--executor", choices=("thread", "process"), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--process-graph", action="append", default=None, metavar="NAME", help=argparse.SUPPRESS)
+    p.add_argument("--process-workers", type=int, default=None, metavar="N", help=argparse.SUPPRESS)
     p.add_argument("--workers", type=int, default=1, metavar="N", help="uvicorn worker processes (default 1)")
     p.add_argument("--debug", action="store_true", help="tracebacks in 500 answers")
     p.add_argument("--public-docs", action="store_true",
@@ -74,10 +88,27 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def engine_choice(args: argparse.Namespace) -> str | dict[str, str]:
+    """--engine / --engine-graph (and the old --executor / --process-graph) as create_app's `engine`."""
+    default = args.engine or {"process": "local", "thread": "thread", None: None}[args.executor]
+    per_graph: dict[str, str] = {}
+    for item in args.engine_graph or ():
+        name, sep, kind = item.partition("=")
+        if not sep or not name or kind not in ("thread", "local", "ray", "process"):
+            raise ValueError(f"--engine-graph {item!r}: NAME=ENGINE, ENGINE one of thread, local, ray")
+        per_graph[name] = kind
+    for name in args.process_graph or ():
+        per_graph[name] = "local"
+    if per_graph:
+        if default not in (None, "thread"):
+            raise ValueError("--engine-graph runs the graphs it does not name on threads: drop --engine "
+                             f"{default}, or name every graph")
+        return per_graph
+    return default or "thread"
+
+
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    executor: Any = args.executor
-    if args.process_graph:
-        executor = {name: "process" for name in args.process_graph}
+    engine = engine_choice(args)
     keys = args.api_key
     if not keys and os.environ.get(ENV_KEY):
         keys = [k.strip() for k in os.environ[ENV_KEY].split(",") if k.strip()]
@@ -87,8 +118,10 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "allowed_hosts": default_allowed_hosts(args.host) + list(args.allowed_host or ()),
         "max_upload_mb": args.max_upload_mb, "max_audio_seconds": args.max_audio_seconds,
         **({"max_text_chars": args.max_text_chars} if args.max_text_chars is not None else {}),
-        "timeout_s": args.timeout, "concurrency": args.concurrency, "executor": executor,
-        "process_workers": args.process_workers, "debug": args.debug, "docs_public": bool(args.public_docs),
+        "timeout_s": args.timeout, "concurrency": args.concurrency, "engine": engine,
+        "engine_workers": args.engine_workers if args.engine_workers is not None else args.process_workers,
+        **({"engine_options": {"address": args.address}} if args.address else {}),
+        "debug": args.debug, "docs_public": bool(args.public_docs),
     }
 
 
@@ -106,7 +139,14 @@ def app_from_env() -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ..core import GraphError
 
-    options = options_from_args(args)
+    try:
+        options = options_from_args(args)
+    except ValueError as e:
+        print(f"modulespack serve: {e}", file=sys.stderr)
+        return 2
+    if options["engine"] == "ray" and not args.check:  # every graph on Ray Serve, the same HTTP API
+        from .ray_serve import serve_forever
+        return serve_forever(options, host=args.host, port=args.port, address=args.address)
     try:
         app = _make_app(options)
     except GraphError as e:

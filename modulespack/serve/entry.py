@@ -1,35 +1,31 @@
-"""One served graph: its validated graph and Session, its form and limits, and what its runs share (a
-thread pool, a concurrency limit per event loop, recent node timings)."""
+"""One served graph: its validated graph and engine, its form and limits, and what its runs share (a
+concurrency limit per event loop, recent node timings)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Mapping
 
-from ..core import BuiltGraph, Session
+from ..core import BuiltGraph
+from ..engines import Engine
 from .form import GraphForm
 
 
 class GraphEntry:
-    """One served graph: its validated graph, Session (thread executor), form, limits and pools."""
+    """One served graph: its validated graph, engine, form, limits."""
 
-    def __init__(self, name: str, path: Path, graph: BuiltGraph, session: Session | None, executor: str,
-                 concurrency: int, max_audio_seconds: float, max_text_chars: int):
+    def __init__(self, name: str, path: Path, graph: BuiltGraph, engine: Engine, concurrency: int,
+                 max_audio_seconds: float, max_text_chars: int):
         self.name = name
         self.path = path
         self.graph = graph
-        self.session = session
-        self.executor = executor
+        self.engine = engine
         self.concurrency = concurrency
         self.form = GraphForm(graph, max_audio_seconds)
         self.max_audio_seconds = max_audio_seconds  # inputs and outputs
         self.max_text_chars = max_text_chars        # each text input
         self.cost: dict[str, float] = {}          # node -> recent seconds (names the slowest on a timeout)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
         self._sems: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]" = \
             weakref.WeakKeyDictionary()
         self.svg: bytes | None = None              # diagram without timings, drawn once
@@ -46,13 +42,6 @@ class GraphEntry:
             sem = self._sems[loop] = asyncio.Semaphore(self.concurrency)
         return sem
 
-    def thread_pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            with self._pool_lock:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"serve-{self.name}")
-        return self._pool
-
     def note_timings(self, timings: Mapping[str, float]) -> None:
         cost = self.cost
         for n, dt in timings.items():
@@ -61,8 +50,3 @@ class GraphEntry:
 
     def slowest(self) -> str | None:
         return max(self.cost, key=self.cost.__getitem__) if self.cost else None
-
-    def shutdown(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)

@@ -80,18 +80,24 @@ def examples_info(graph_name: str, examples: list[Example]) -> list[dict[str, An
             for ex in examples]
 
 
-def warm_in_worker(name: str, session: Any) -> None:
-    """Run graph `name`'s first example once on this worker process's Session (see `worker`), so
-    that every worker has paid its first-run costs before the pool is reported ready."""
+def warm_up_session(name: str, session: Any) -> None:
+    """Run graph `name`'s first example once on `session` (an engine's warm-up: in this process for
+    the thread engine, in every worker for the others), so that its first-run costs are paid before
+    the engine is ready. A failure is logged and raised as a RuntimeError naming the example (the
+    engine reports it in its health; the graph stays usable)."""
     from .form import GraphForm
 
     graph = session.graph
     if not graph.spec.examples:
         return
+    form = GraphForm(graph)
+    examples, problems = load_examples(graph, form)
+    if not examples:
+        return
+    ex = examples[0]
     try:
-        form = GraphForm(graph)
-        examples, problems = load_examples(graph, form)
-        if examples:
-            session.run(example_feeds(form, examples[0]), form.output_plan(None).fetches)
-    except Exception as e:  # a warm-up only: the graph stays usable, the failure is logged
-        log.error("graph %s: its example failed in a worker process: %s: %s", name, type(e).__name__, e)
+        session.run(example_feeds(form, ex), form.output_plan(None).fetches)
+    except Exception as e:
+        message = e.message if isinstance(e, ServeError) else f"{type(e).__name__}: {e}"
+        log.error("graph %s: its example '%s' failed at start-up: %s", name, ex.name, message)
+        raise RuntimeError(f"example '{ex.name}': {message}") from None

@@ -22,7 +22,7 @@ class Metrics:
     - `modulespack_request_seconds{graph}`: latency of run requests, upload to answer
     - `modulespack_node_seconds{graph,node}`: time in each node
     - `modulespack_in_flight{graph}`: runs in progress
-    - `modulespack_graph_ready{graph,executor}`: 1 once the graph can run
+    - `modulespack_graph_ready{graph,engine}`: 1 once the graph's engine is ready (warmed up)
     """
 
     content_type = CONTENT_TYPE_LATEST
@@ -38,7 +38,7 @@ class Metrics:
         self.node_latency = Histogram("modulespack_node_seconds", "Time spent in each node of a run",
                                       ["graph", "node"], buckets=NODE_BUCKETS, registry=r)
         self.in_flight = Gauge("modulespack_in_flight", "Graph runs in progress", ["graph"], registry=r)
-        self.ready = Gauge("modulespack_graph_ready", "1 when the graph's Session is built", ["graph", "executor"],
+        self.ready = Gauge("modulespack_graph_ready", "1 when the graph's engine is ready", ["graph", "engine"],
                            registry=r)
         # label children looked up once: .labels() takes a lock and a dict walk per call
         self._lat = {g: self.latency.labels(g) for g in graphs}
@@ -72,8 +72,8 @@ class Metrics:
                     if h is not None:
                         h.observe(dt)
 
-    def set_ready(self, graph: str, executor: str, ready: bool = True) -> None:
-        self.ready.labels(graph, executor).set(1 if ready else 0)
+    def set_ready(self, graph: str, engine: str, ready: bool = True) -> None:
+        self.ready.labels(graph, engine).set(1 if ready else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

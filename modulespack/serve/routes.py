@@ -51,11 +51,11 @@ def add_page_routes(app: FastAPI, state: ServeState) -> None:
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    @app.get("/readyz", tags=["service"], summary="Ready: every graph is built and warmed up (no API key needed)",
+    @app.get("/readyz", tags=["service"], summary="Ready: every graph's engine is started and warmed up (no API key needed)",
              description="200 `{\"status\": \"ready\"}` or 503 `starting`. Only a caller with a valid API key "
-                         "(or any caller, on a server without keys) is told each graph's state and errors.")
+                         "(or any caller, on a server without keys) is told each graph's state, its engine's "
+                         "errors (`errors`) and failed warm-up examples (`examples_failed`).")
     async def readyz(request: Request) -> Response:
-        reg = state.registry
         if not state.all_warm():
             try:  # nothing started the warm-up (no lifespan, e.g. mounted): start it now
                 await asyncio.wait_for(asyncio.shield(state.start_warm_up()), 0.05)
@@ -66,10 +66,13 @@ def add_page_routes(app: FastAPI, state: ServeState) -> None:
         body: dict[str, Any] = {"status": "ready" if ready else "starting"}
         if state.keys.valid(request):  # graph names only to those who may see them
             body["graphs"] = graphs
-            if reg.process_error:
-                body["errors"] = reg.process_error
-            if state.example_errors:
-                body["examples_failed"] = state.example_errors
+            health = state.health()
+            errors = {n: h["error"] for n, h in health.items() if h.get("error")}
+            failed = {n: h["warm_up_error"] for n, h in health.items() if h.get("warm_up_error")}
+            if errors:
+                body["errors"] = errors
+            if failed:
+                body["examples_failed"] = failed
         return error_response(200 if ready else 503, body)
 
     @app.get("/metrics", tags=["service"], summary="Prometheus metrics", dependencies=[Depends(state.keys)])
@@ -82,7 +85,7 @@ def add_page_routes(app: FastAPI, state: ServeState) -> None:
 
 
 def graph_listing(e: GraphEntry, examples: list[Example]) -> dict[str, Any]:
-    return {"name": e.name, "description": e.description, "executor": e.executor,
+    return {"name": e.name, "description": e.description, "engine": e.engine.kind,
             "inputs": e.form.inputs_info(), "outputs": e.form.outputs_info(),
             "examples": examples_info(e.name, examples),
             "run": f"graphs/{e.name}/run", "diagram": f"graphs/{e.name}/diagram"}

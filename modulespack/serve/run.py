@@ -1,4 +1,4 @@
-"""POST /graphs/{name}/run: receive (`body`), decode (`feeds`), run (`registry`), answer (`encode`),
+"""POST /graphs/{name}/run: receive (`body`), decode (`feeds`), run (`dispatch`), answer (`encode`),
 count (`metrics`). Big bodies are decoded, and big outputs encoded, on a thread, off the event loop.
 A client that goes away during the run cancels it."""
 from __future__ import annotations
@@ -90,7 +90,7 @@ async def _client_gone(request: Request) -> None:
 
 
 async def _unless_client_leaves(request: Request, work: Any) -> Any:
-    """Await `work` (the run), cancelling it if the client disconnects meanwhile: the registry then
+    """Await `work` (the run), cancelling it if the client disconnects meanwhile: the dispatcher then
     cancels the run rather than finish it for nobody."""
     task = asyncio.ensure_future(work)
     gone = asyncio.ensure_future(_client_gone(request))
@@ -158,7 +158,7 @@ async def run_graph(state: ServeState, name: str, request: Request) -> Response:
             raise ServeError(406, f"Accept asks for audio/wav, which needs exactly one audio output; this run has "
                                   f"{len(plan.audio_keys)} ({', '.join(plan.audio_keys) or 'none'}): fetch one",
                              kind="not-acceptable")
-        res = await _unless_client_leaves(request, state.registry.run(e, feeds, plan.fetches))
+        res = await _unless_client_leaves(request, state.dispatch.run(e, feeds, plan.fetches))
         timings = res.timings
         check_output_audio(e.max_audio_seconds, form, plan, res.outputs, feeds)
         headers = timing_headers(res.timings, res.seconds)

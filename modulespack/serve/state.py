@@ -1,57 +1,68 @@
-"""What the routes of one app share (`app.state.modulespack`): the graphs, their examples, limits,
-API keys, metrics, and the warm-up: process workers started, and each graph's first example run once
-(off the event loop) before /readyz says ready."""
+"""What the routes of one app share (`app.state.modulespack`): the graphs and their engines, the
+dispatcher, examples, limits, API keys, metrics, and the warm-up: every engine started (each runs
+its graph's first example once, see `examples.warm_up_session`) before /readyz says ready."""
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Iterable
+from typing import Any, Iterable
 
 from starlette.requests import Request
 
 from .access import ApiKeys
-from .errors import ServeError
-from .examples import Example, example_feeds
-from .metrics import Metrics
+from .catalog import close_all
+from .dispatch import Dispatcher
 from .entry import GraphEntry
-from .registry import GraphRegistry
+from .errors import ServeError
+from .examples import Example
+from .metrics import Metrics
 
 log = logging.getLogger("modulespack.serve")
 
+READY_POLL_S = 0.05  # how often the warm-up looks whether an engine has become ready
+
 
 class ServeState:
-    """What the routes share: the graphs, limits, keys and metrics."""
+    """What the routes share: the graphs, the dispatcher, limits, keys and metrics."""
 
-    def __init__(self, registry: GraphRegistry, *, api_keys: Iterable[str], max_upload_bytes: int,
-                 debug: bool, docs_public: bool, examples: dict[str, list[Example]] | None = None):
-        self.registry = registry
-        self.graphs: dict[str, GraphEntry] = registry.graphs
+    def __init__(self, graphs: dict[str, GraphEntry], dispatch: Dispatcher, *, api_keys: Iterable[str],
+                 max_upload_bytes: int, debug: bool, docs_public: bool,
+                 examples: dict[str, list[Example]] | None = None):
+        self.graphs = graphs
+        self.dispatch = dispatch
         self.examples = examples or {}
-        # graphs whose first run is behind them: thread graphs after their first example (process
-        # workers run theirs while they start, see `examples.warm_in_worker`)
-        self.warmed = {n for n, e in self.graphs.items() if e.executor != "thread" or not self.examples.get(n)}
-        self.example_errors: dict[str, str] = {}
         self.keys = ApiKeys(api_keys)   # the dependency of every keyed route
         self.max_upload_bytes = max_upload_bytes
         self.debug = debug
         self.docs_public = docs_public
         self.warm_task: asyncio.Future | None = None
+        self.start_errors: dict[str, str] = {}  # graph -> why its engine could not start
         self.metrics = Metrics(self.graphs, {n: e.graph.order for n, e in self.graphs.items()})
         for n, e in self.graphs.items():
-            self.metrics.set_ready(n, e.executor, e.executor == "thread" and n in self.warmed)
+            self.metrics.set_ready(n, e.engine.kind, False)
 
     def ready(self, name: str) -> bool:
         """Can graph `name` run now, its first run behind it?"""
-        return name in self.warmed and self.registry.ready(self.graphs[name])
+        return self.graphs[name].engine.ready()
 
     def all_warm(self) -> bool:
-        return len(self.warmed) == len(self.graphs) and self.registry.process_ready
+        return all(e.engine.ready() for e in self.graphs.values())
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Each graph's engine health (what /readyz tells a keyed caller)."""
+        out = {}
+        for n, e in self.graphs.items():
+            h = dict(e.engine.health())
+            if n in self.start_errors and not h.get("error"):
+                h["error"] = self.start_errors[n]
+            out[n] = h
+        return out
 
     def start_warm_up(self) -> "asyncio.Future[None]":
-        """Start the process workers and run the first examples, once (a task on the running loop);
+        """Start every engine and wait for it to be ready, once (a task on the running loop);
         returns that task."""
         t = self.warm_task
-        if t is None or (t.done() and not self.all_warm()) or t.get_loop() is not _loop():
+        if t is None or (t.done() and not self.all_warm()) or t.get_loop() is not asyncio.get_running_loop():
             t = self.warm_task = asyncio.ensure_future(_warm(self))
         return t
 
@@ -67,40 +78,35 @@ class ServeState:
         if not self.docs_public:
             await self.keys(request)
 
-
-def _loop() -> asyncio.AbstractEventLoop:
-    return asyncio.get_running_loop()
+    def shutdown(self) -> None:
+        """Cancel the runs in progress and close the engines (the next warm-up or run starts them again)."""
+        self.dispatch.cancel_all()
+        close_all(self.graphs.values())
 
 
 async def _warm(state: ServeState) -> None:
-    jobs = [_warm_example(state, n) for n in state.graphs if n not in state.warmed]
-    if not state.registry.process_ready:
-        jobs.append(_warm_processes(state))
-    await asyncio.gather(*jobs)
+    await asyncio.gather(*[_warm_engine(state, n) for n in state.graphs])
 
 
-async def _warm_processes(state: ServeState) -> None:
-    reg = state.registry
-    ok = await reg.warm_up()
-    for n, e in state.graphs.items():
-        if e.executor == "process":
-            state.metrics.set_ready(n, "process", ok and reg.ready(e))
-    if reg.process_error:
-        log.error("process workers: %s", reg.process_error)
-
-
-async def _warm_example(state: ServeState, name: str) -> None:
-    """Run the first example of thread graph `name` once; a failure is logged (and named to keyed
-    callers of /readyz), and the graph is ready all the same: its other runs may well work."""
-    e, ex = state.graphs[name], state.examples[name][0]
+async def _warm_engine(state: ServeState, name: str) -> None:
+    """Start graph `name`'s engine (off the loop: a thread engine builds its Session there) and wait
+    until it is ready; a failure to start is logged and reported by /readyz."""
+    engine = state.graphs[name].engine
+    loop = asyncio.get_running_loop()
     try:
-        feeds = await asyncio.get_running_loop().run_in_executor(None, example_feeds, e.form, ex)
-        await state.registry.run(e, feeds, e.form.output_plan(None).fetches)
-    except ServeError as err:
-        state.example_errors[name] = f"example '{ex.name}': {err.message}"
-        log.error("graph %s: its example '%s' failed at start-up: %s", name, ex.name, err.message)
-    except Exception as err:
-        state.example_errors[name] = f"example '{ex.name}': {type(err).__name__}: {err}"
-        log.exception("graph %s: its example '%s' failed at start-up", name, ex.name)
-    state.warmed.add(name)
-    state.metrics.set_ready(name, e.executor, True)
+        await loop.run_in_executor(None, engine.start)
+    except Exception as e:
+        state.start_errors[name] = f"{type(e).__name__}: {e}"
+        log.error("graph %s: its %s engine could not start: %s", name, engine.kind, e)
+        return
+    state.start_errors.pop(name, None)
+    while not engine.ready():
+        h = engine.health()
+        if h.get("error"):
+            log.error("graph %s: %s", name, h["error"])
+            return
+        await asyncio.sleep(READY_POLL_S)
+    warm_error = engine.health().get("warm_up_error")
+    if warm_error:
+        log.error("graph %s: %s", name, warm_error)
+    state.metrics.set_ready(name, engine.kind, True)

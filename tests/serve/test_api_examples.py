@@ -125,7 +125,7 @@ def test_the_first_example_runs_before_readyz_says_ready(tmp_path):
         assert first.status_code == 503 and first.json()["status"] == "starting"
         assert _wait_ready(c) == {"status": "ready", "graphs": {"counted": True}}
         assert len(log.read_text().split()) == 1                  # the first example, once
-        assert 'modulespack_graph_ready{executor="thread",graph="counted"} 1.0' in c.get("/metrics").text
+        assert 'modulespack_graph_ready{engine="thread",graph="counted"} 1.0' in c.get("/metrics").text
 
 
 def test_a_mounted_app_warms_up_when_readyz_is_first_asked(tmp_path):

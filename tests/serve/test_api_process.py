@@ -1,4 +1,5 @@
-"""executor="process": worker processes build their own Sessions from the graph files."""
+"""The local engine behind the server (`engine="local"`, old name `executor="process"`): worker
+processes build their own Sessions from the validated specs."""
 from __future__ import annotations
 
 import shutil
@@ -13,10 +14,10 @@ from modulespack.serve import create_app
 TTS = Path(__file__).resolve().parents[2] / "examples" / "graphs" / "tts.yaml"
 
 
-def test_process_executor(graph_dir):
+def test_local_engine(graph_dir):
     app = create_app([graph_dir / "arith.yaml", graph_dir / "boom.yaml", graph_dir / "slow.yaml"],
-                     executor={"arith": "process", "boom": "process", "slow": "process"},
-                     concurrency=2, timeout_s=0.8)
+                     engine={"arith": "local", "boom": "process", "slow": "local"},
+                     concurrency=2, engine_workers=2, timeout_s=0.8)
     with TestClient(app) as c:
         deadline = time.monotonic() + 30
         while c.get("/readyz").status_code != 200:
@@ -38,10 +39,12 @@ def test_process_executor(graph_dir):
         assert c.post("/graphs/arith/run", json={"inputs": {"a": 2, "b": 2}}).json()["outputs"]["doubled"] == 8.0
 
 
-def test_executor_for_an_unknown_graph_is_a_startup_error(graph_dir):
+def test_engine_for_an_unknown_graph_is_a_startup_error(graph_dir):
     from modulespack.serve import GraphLoadError
-    with pytest.raises(GraphLoadError, match="executor is set for graph 'nope'"):
-        create_app(graph_dir / "arith.yaml", executor={"nope": "process"})
+    with pytest.raises(GraphLoadError, match="an engine is set for graph 'nope'"):
+        create_app(graph_dir / "arith.yaml", engine={"nope": "local"})
+    with pytest.raises(ValueError, match="engine is one of thread, local, ray"):
+        create_app(graph_dir / "arith.yaml", engine="fork")
 
 
 def test_cli_options(graph_dir, monkeypatch):
@@ -53,9 +56,21 @@ def test_cli_options(graph_dir, monkeypatch):
     monkeypatch.setenv("MODULESPACK_API_KEY", "a, b")
     opts = options_from_args(p.parse_args([str(graph_dir), "--process-graph", "slow", "--cors", "http://x",
                                            "--timeout", "5", "--max-upload-mb", "2"]))
-    assert opts["executor"] == {"slow": "process"} and opts["api_keys"] == ["a", "b"]
+    assert opts["engine"] == {"slow": "local"} and opts["api_keys"] == ["a", "b"]
     assert opts["cors_origins"] == ["http://x"] and opts["timeout_s"] == 5 and opts["max_upload_mb"] == 2
     assert p.get_default("func").__name__ == "cmd_serve"
+    # --engine, and the old --executor / --process-workers as its aliases
+    assert options_from_args(p.parse_args([str(graph_dir)]))["engine"] == "thread"
+    opts = options_from_args(p.parse_args([str(graph_dir), "--engine", "local", "--engine-workers", "3"]))
+    assert opts["engine"] == "local" and opts["engine_workers"] == 3
+    opts = options_from_args(p.parse_args([str(graph_dir), "--executor", "process", "--process-workers", "2"]))
+    assert opts["engine"] == "local" and opts["engine_workers"] == 2
+    opts = options_from_args(p.parse_args([str(graph_dir), "--engine-graph", "asr=local", "--engine-graph", "x=ray"]))
+    assert opts["engine"] == {"asr": "local", "x": "ray"}
+    with pytest.raises(ValueError, match="NAME=ENGINE"):
+        options_from_args(p.parse_args([str(graph_dir), "--engine-graph", "asr"]))
+    help_text = p.format_help()
+    assert "--engine {thread,local,ray}" in help_text and "--executor process = --engine local" in help_text
 
 
 def _wait_ready(c, seconds: float = 60) -> None:
@@ -83,17 +98,17 @@ def test_a_worker_killed_mid_run_fails_only_its_run_and_only_it_is_replaced(grap
     """))
     before = {p.pid for p in multiprocessing.active_children()}
     app = create_app(tmp_path / "nap.yaml", executor="process", process_workers=3, concurrency=5, timeout_s=60)
-    reg = app.state.modulespack.registry
+    reg = app.state.modulespack.graphs["nap"].engine
     with TestClient(app) as c:
         _wait_ready(c)
         workers = reg.worker_pids()
         with ThreadPoolExecutor(5) as ex:  # three runs start at once, two wait for a free worker
             futs = [ex.submit(c.post, "/graphs/nap/run", json={"x": i}) for i in range(5)]
             deadline = time.monotonic() + 30
-            while len(reg.procs.running()) < 3:
-                assert time.monotonic() < deadline, reg.procs.running()
+            while len(reg.busy()) < 3:
+                assert time.monotonic() < deadline, reg.busy()
                 time.sleep(0.02)
-            victim = sorted(reg.procs.running())[0]
+            victim = sorted(reg.busy())[0]
             os.kill(victim, signal.SIGKILL)
             answers = [f.result() for f in futs]
         codes = sorted(r.status_code for r in answers)
@@ -116,7 +131,7 @@ def test_a_worker_killed_mid_run_fails_only_its_run_and_only_it_is_replaced(grap
 
 @pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")
 def test_worker_errors_come_back_as_core_errors(graph_dir):
-    app = create_app([graph_dir / "boom.yaml", TTS], executor="process", process_workers=1, timeout_s=30)
+    app = create_app([graph_dir / "boom.yaml", TTS], engine="local", engine_workers=1, timeout_s=30)
     with TestClient(app) as c:
         _wait_ready(c)
         r = c.post("/graphs/boom/run", json={"x": 1})                 # NodeError: the module's fault
@@ -166,7 +181,7 @@ class Odd(Module):
 def test_an_error_that_does_not_unpickle_fails_its_run_and_the_pool_goes_on(tmp_path, monkeypatch):
     import textwrap
 
-    from modulespack.serve import procpool
+    from modulespack.engines import local
     (tmp_path / "mods").mkdir()
     (tmp_path / "mods" / "odd.py").write_text(ODD)
     (tmp_path / "odd.yaml").write_text(textwrap.dedent("""
@@ -177,8 +192,8 @@ def test_an_error_that_does_not_unpickle_fails_its_run_and_the_pool_goes_on(tmp_
           - {name: odd, module: Odd, inputs: {how: $how}}
         outputs: {y: odd/y}
     """))
-    app = create_app(tmp_path / "odd.yaml", executor="process", process_workers=1, concurrency=1, timeout_s=30)
-    reg = app.state.modulespack.registry
+    app = create_app(tmp_path / "odd.yaml", engine="local", engine_workers=1, concurrency=1, timeout_s=30)
+    reg = app.state.modulespack.graphs["odd"].engine
     with TestClient(app) as c:
         _wait_ready(c)
         first = reg.worker_pids()
@@ -195,7 +210,7 @@ def test_an_error_that_does_not_unpickle_fails_its_run_and_the_pool_goes_on(tmp_
         assert reg.worker_pids() == first
 
         # any other failure of the server's thread for a worker: the run fails, the worker is replaced
-        real = procpool._Pool._follow
+        real = local._Pool._follow
         calls = []
 
         def broken(self, w, run):
@@ -203,12 +218,12 @@ def test_an_error_that_does_not_unpickle_fails_its_run_and_the_pool_goes_on(tmp_
                 calls.append(run.task)
                 raise KeyError("a bug in the pool")
             return real(self, w, run)
-        monkeypatch.setattr(procpool._Pool, "_follow", broken)
+        monkeypatch.setattr(local._Pool, "_follow", broken)
         r = c.post("/graphs/odd/run", json={"how": "fine"})
         assert r.status_code == 500 and r.json()["kind"] == "internal" and "a bug in the pool" in r.json()["error"]
         r = c.post("/graphs/odd/run", json={"how": "again"})
         assert r.status_code == 200 and r.json()["outputs"] == {"y": "again"}, r.text
-        assert reg.worker_pids() != first and all(t.is_alive() for t in reg.procs._pool.threads)
+        assert reg.worker_pids() != first and all(t.is_alive() for t in reg._slot.pool.threads)
 
 
 LEAK = """
@@ -219,7 +234,7 @@ from modulespack.serve import create_app
 app = create_app(sys.argv[1], executor="process", process_workers=1)
 c = TestClient(app)   # no `with`: no lifespan, as for an app mounted in another
 r = c.post("/graphs/arith/run", json={"a": 1, "b": 2})
-print(r.status_code, app.state.modulespack.registry.worker_pids()[0])
+print(r.status_code, app.state.modulespack.graphs["arith"].engine.worker_pids()[0])
 """
 
 
@@ -239,7 +254,7 @@ def test_worker_processes_and_folders_end_with_the_interpreter_without_a_lifespa
 
 
 def test_a_cancel_that_crosses_the_end_of_its_run_is_not_kept():
-    from modulespack.serve.worker import _Current
+    from modulespack.engines.worker import _Current
     cur = _Current()
     cur.received(1)
     cur.cancel(1, "early")                     # before it started: kept for it

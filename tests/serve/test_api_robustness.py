@@ -79,7 +79,7 @@ def wait_replaced(app, victim: int, n: int, seconds: float = READY_S) -> list[in
     """The worker pids once `victim` is gone and `n` workers run again."""
     deadline = time.monotonic() + seconds
     while True:
-        pids = app.state.modulespack.registry.worker_pids()
+        pids = app.state.modulespack.graphs["slow"].engine.worker_pids()
         if victim not in pids and len(pids) == n:
             return pids
         assert time.monotonic() < deadline, pids
@@ -93,7 +93,7 @@ def test_only_a_killed_idle_worker_is_replaced(graph_dir, tmp_path):
         wait_ready(c)
         assert c.post("/graphs/slow/run", json={"x": 1}).status_code == 200
         # a worker is killed while idle (kill -9, the OOM killer): no run noticed
-        victim, other = app.state.modulespack.registry.worker_pids()
+        victim, other = app.state.modulespack.graphs["slow"].engine.worker_pids()
         os.kill(victim, signal.SIGKILL)
         wait_gone(victim)
         r = c.get("/readyz")
@@ -141,7 +141,8 @@ def test_a_hung_process_run_is_killed_and_other_runs_go_on(graph_dir, tmp_path):
     with TestClient(app) as c:
         wait_ready(c)
         assert c.post("/graphs/slow/run", json={"x": 1}).status_code == 200
-        (worker,) = children() - before
+        (worker,) = app.state.modulespack.graphs["hang"].engine.worker_pids()   # an engine, so a pool, per graph
+        assert worker in children() - before
         hung = c.post("/graphs/hang/run", json={"x": 1})
         assert hung.status_code == 504, hung.text
         wait_gone(worker)  # killed: it would have held the only worker for 60 s

@@ -1,9 +1,8 @@
-"""Which node a run is in: a Tracker per run, installed as the core's node hooks, so a timeout can
-name the node that hung. Used here (thread executor) and in the worker processes (which also copy
-it into a shared table the server reads)."""
+"""Which node a run is in: a Tracker per run, installed as the core's node hooks, so a time-out can
+name the node that hung (`Run.running()`). The thread engine reads it directly; worker processes
+copy it into a shared table the parent reads (`engines.worker.SlotTracker`)."""
 from __future__ import annotations
 
-import contextvars
 import itertools
 import threading
 from time import perf_counter
@@ -25,19 +24,13 @@ class Tracker(NodeHooks):
         self._lock = threading.RLock()  # `changed` may call `running`
 
     def node_started(self, path: str) -> int:
-        return self.enter(path)
-
-    def node_ended(self, path: str, key: Any, seconds: float, error: BaseException | None) -> None:
-        self.leave(key)
-
-    def enter(self, path: str) -> int:
         with self._lock:
             key = next(self._ids)
             self._running[key] = (path, perf_counter())
             self.changed()
         return key
 
-    def leave(self, key: int) -> None:
+    def node_ended(self, path: str, key: Any, seconds: float, error: BaseException | None) -> None:
         with self._lock:
             self._running.pop(key, None)
             self.changed()
@@ -53,15 +46,11 @@ class Tracker(NodeHooks):
         return min(inner)[1] if inner else None
 
 
-#: The core's node-hooks variable: `TRACKER.set(tracker)` makes runs started there report to it.
-TRACKER: contextvars.ContextVar[NodeHooks | None] = HOOKS
-
-
-def run_tracked(session: Session, feeds: dict, fetches: tuple, tracker: Tracker,
+def run_tracked(session: Session, feeds: Any, fetches: Any, tracker: NodeHooks,
                 cancel: CancelToken | None = None) -> Any:
     """`session.run` with `tracker` seeing its nodes (run on a pool thread, whose context is its own)."""
-    token = TRACKER.set(tracker)
+    reset = HOOKS.set(tracker)
     try:
         return session.run(feeds, fetches, cancel=cancel)
     finally:
-        TRACKER.reset(token)
+        HOOKS.reset(reset)

@@ -1,17 +1,21 @@
-"""A worker process of `executor="process"` (the child side of `procpool`): it builds one Session per
-graph once, from the specs the server validated at start-up, then runs one request at a time.
+"""A worker process of the local engine (the child side of `local`): it builds the graph's Session
+once, from the spec the parent validated, runs an optional warm-up, then runs one run at a time.
 
-Messages on its pipe, server -> worker: ("run", task, graph, feeds, fetches), ("cancel", task,
-reason), None (stop). Worker -> server: ("ready", {"pid", "errors"}), then per run ("started", task)
-and ("done", task, core Result) or ("failed", task, exception): the core's own errors (FeedError,
-NodeError, NodeInputError, Cancelled pickle), or a WorkerError carrying any other one as text.
+Messages on its pipe, parent -> worker: ("run", task, feeds, fetches), ("cancel", task, reason),
+None (stop). Worker -> parent: ("ready", {"pid", "error", "warm_up_error"}), then per run
+("started", task) and ("done", task, core Result) or ("failed", task, exception): the core's own
+errors (FeedError, NodeError, NodeInputError, Cancelled pickle), or an `EngineError` carrying any
+other one as text (with its `traceback` attribute).
+
+One run at a time per worker: modules that hold the GIL (pocketsphinx) gain nothing from a second
+run in the same process, and a kill -9 then loses one run only.
 
 A listener thread reads the pipe while a run works, so a cancel reaches the run's CancelToken at
 once: the Session stops between nodes and subprocesses started with `core.proc.run_process` are
-killed. If the server goes away (the pipe closes), the worker cancels its run and leaves.
+killed. If the parent goes away (the pipe closes), the worker cancels its run and leaves.
 
 The worker also writes `task:node` into its slot of a shared table (`SLOT` bytes) while it runs,
-so the server can name the running node when a run times out (a memory write per node, no message).
+so the parent can name the running node when a run times out (a memory write per node, no message).
 """
 from __future__ import annotations
 
@@ -21,27 +25,23 @@ import signal
 import threading
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from .examples import warm_in_worker
-from .tracking import TRACKER, Tracker
+from .base import EngineError
+from .tracking import Tracker, run_tracked
 
 SLOT = 256  # bytes per worker in the shared "which node is running" table
-# set to "server pid:worker pid" in each worker: the programs it starts inherit it, so the server can
+# set to "parent pid:worker pid" in each worker: the programs it starts inherit it, so the parent can
 # find and stop them when the worker dies (they run in process groups of their own, see core.proc)
 WORKER_ENV = "MODULESPACK_SERVE_WORKER"
-EXIT_GRACE_S = 3.0  # after the server is gone or asks a stop, the worker ends by itself within this
+EXIT_GRACE_S = 3.0  # after the parent is gone or asks a stop, the worker ends by itself within this
 
 
-class WorkerError(RuntimeError):
-    """Something other than a core error failed in a worker process: its text and traceback."""
-
-    def __init__(self, message: str, tb: str = ""):
-        self.traceback = tb
-        super().__init__(message)
-
-    def __reduce__(self):
-        return (WorkerError, (str(self), self.traceback))
+def internal_error(message: str, tb: str = "") -> EngineError:
+    """An EngineError for a failure that is not the core's (it pickles with its traceback)."""
+    e = EngineError(message)
+    e.traceback = tb  # type: ignore[attr-defined]  # kept by pickle (in the exception's __dict__)
+    return e
 
 
 # ------------------------------------------------------------------------------- the shared table
@@ -120,18 +120,18 @@ class _Current:
             token.cancel(reason)  # kills this run's subprocesses now, from this thread
 
 
-def main(conn: Any, graphs: dict[str, tuple[dict, str]], session_options: dict[str, Any], slots: Any,
-         index: int, tmp: str | None = None) -> None:
-    """The worker process: build the Sessions (name -> (validated spec as a dict, its file path, for
-    relative module paths); a graph that fails is reported, not fatal), then serve runs. `tmp`: the
-    temporary folder of this worker and what it starts, which the server removes when it ends (a
+def main(conn: Any, spec: dict, path: str | None, session_options: dict[str, Any], slots: Any, index: int,
+         tmp: str | None = None, warm_up: Callable[[Any], None] | None = None) -> None:
+    """The worker process: build the Session (the validated spec as a dict, and its file path for
+    relative module paths; a failure is reported, not fatal), warm it up, then serve runs. `tmp`: the
+    temporary folder of this worker and what it starts, which the parent removes when it ends (a
     killed worker cleans nothing up)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the server stops us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
     os.environ[WORKER_ENV] = f"{os.getppid()}:{os.getpid()}"
     if tmp is not None:
         import tempfile
         os.environ["TMPDIR"] = tempfile.tempdir = tmp
-    sessions, errors = _build(graphs, session_options)
+    session, error, warm_error = _build(spec, path, session_options, warm_up)
     current = _Current()
     jobs: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
 
@@ -147,7 +147,7 @@ def main(conn: Any, graphs: dict[str, tuple[dict, str]], session_options: dict[s
     # on a thread: the handler interrupts the main thread, which may hold a lock `leave` needs
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=leave, args=("the worker was terminated",),
                                                               daemon=True).start())
-    conn.send(("ready", {"pid": os.getpid(), "errors": errors}))
+    conn.send(("ready", {"pid": os.getpid(), "error": error, "warm_up_error": warm_error}))
     threading.Thread(target=_listen, args=(conn, jobs, current, leave), daemon=True,
                      name="worker-listener").start()
     try:
@@ -155,37 +155,41 @@ def main(conn: Any, graphs: dict[str, tuple[dict, str]], session_options: dict[s
             job = jobs.get()
             if job is None:
                 break
-            _, task, name, feeds, fetches = job
+            _, task, feeds, fetches = job
             token = current.begin(task)
             conn.send(("started", task))
-            message = _run(sessions, errors, name, feeds, fetches, token, SlotTracker(task, slots, index))
+            message = _run(session, error, feeds, fetches, token, SlotTracker(task, slots, index))
             current.end()
             _send(conn, task, message)
-    except (BrokenPipeError, EOFError, OSError):  # the server is gone
+    except (BrokenPipeError, EOFError, OSError):  # the parent is gone
         pass
     finally:
-        for s in sessions.values():
+        if session is not None:
             try:
-                s.close()
+                session.close()
             except Exception:
                 pass
+        if tmp is not None:  # the parent removes it too, unless it was killed (kill -9 of a batch run)
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _build(graphs: dict[str, tuple[dict, str]], session_options: dict[str, Any]) -> tuple[dict, dict[str, str]]:
+def _build(spec: dict, path: str | None, session_options: dict[str, Any],
+           warm_up: Callable[[Any], None] | None) -> tuple[Any, str | None, str | None]:
     from ..core import Session
     from ..core.spec import parse_graph
 
-    sessions: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for name, (data, path) in graphs.items():
+    try:
+        # the spec the parent validated, not the file as it is now (it may have been edited)
+        session = Session(parse_graph(spec, Path(path) if path else None), **session_options)
+    except Exception as e:  # reported by health() and on every run
+        return None, f"{type(e).__name__}: {e}", None
+    if warm_up is not None:  # before this worker says it is ready: its first-run costs are paid
         try:
-            # the spec the server validated, not the file as it is now (it may have been edited)
-            sessions[name] = Session(parse_graph(data, Path(path)), **session_options)
-        except Exception as e:  # reported by /readyz and on every run of that graph
-            errors[name] = f"{type(e).__name__}: {e}"
-            continue
-        warm_in_worker(name, sessions[name])  # the first example, before this worker says it is ready
-    return sessions, errors
+            warm_up(session)
+        except Exception as e:  # a warm-up only: the graph stays usable
+            return session, None, str(e) or type(e).__name__
+    return session, None, None
 
 
 def _listen(conn: Any, jobs: "queue.SimpleQueue[Any]", current: _Current, leave: Any) -> None:
@@ -193,7 +197,7 @@ def _listen(conn: Any, jobs: "queue.SimpleQueue[Any]", current: _Current, leave:
         try:
             msg = conn.recv()
         except (EOFError, OSError):
-            leave("the server is gone")
+            leave("the parent process is gone")
             return
         if msg is None:
             jobs.put(None)
@@ -205,23 +209,18 @@ def _listen(conn: Any, jobs: "queue.SimpleQueue[Any]", current: _Current, leave:
             jobs.put(msg)
 
 
-def _run(sessions: dict[str, Any], errors: dict[str, str], name: str, feeds: dict, fetches: tuple,
-         token: Any, tracker: SlotTracker) -> tuple:
-    from ..core import Cancelled, FeedError, NodeError
+def _run(session: Any, error: str | None, feeds: dict, fetches: Any, token: Any, tracker: SlotTracker) -> tuple:
+    from ..core import Cancelled, FeedError, GraphError, NodeError
 
-    sess = sessions.get(name)
-    if sess is None:
-        return ("failed", WorkerError(f"graph '{name}' could not be set up in worker process {os.getpid()}: "
-                                      f"{errors.get(name, 'unknown graph')}"))
-    reset = TRACKER.set(tracker)
+    if session is None:
+        return ("failed", EngineError(f"the graph could not be set up in worker process {os.getpid()}: {error}"))
     try:
-        return ("done", sess.run(feeds, fetches, cancel=token))
-    except (FeedError, NodeError, Cancelled) as e:
+        return ("done", run_tracked(session, feeds, fetches, tracker, cancel=token))
+    except (FeedError, NodeError, Cancelled, GraphError) as e:
         return ("failed", e)
     except Exception as e:
-        return ("failed", WorkerError(f"{type(e).__name__}: {e}", traceback.format_exc()))
+        return ("failed", internal_error(f"{type(e).__name__}: {e}", traceback.format_exc()))
     finally:
-        TRACKER.reset(reset)
         tracker.clear()
 
 
@@ -231,6 +230,6 @@ def _send(conn: Any, task: int, message: tuple) -> None:
     except (BrokenPipeError, EOFError):
         raise
     except Exception as e:  # an output or an exception that does not pickle
-        conn.send(("failed", task, WorkerError(f"the run's {'result' if message[0] == 'done' else 'error'} "
-                                               f"cannot be sent back from the worker process: "
-                                               f"{type(e).__name__}: {e}")))
+        conn.send(("failed", task, internal_error(
+            f"the run's {'result' if message[0] == 'done' else 'error'} cannot be sent back from the worker "
+            f"process: {type(e).__name__}: {e}")))

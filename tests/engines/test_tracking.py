@@ -6,7 +6,8 @@ import threading
 import textwrap
 
 import modulespack as mp
-from modulespack.serve.tracking import TRACKER, Tracker, run_tracked
+from modulespack.core.hooks import HOOKS as TRACKER
+from modulespack.engines.tracking import Tracker, run_tracked
 
 MODULES = '''
 import threading
@@ -73,7 +74,7 @@ def test_the_tracker_names_the_innermost_running_node(tmp_path):
 
 
 def test_a_tracker_installed_by_hand_sees_the_nodes(tmp_path):
-    """As the process workers do: TRACKER.set(tracker) around session.run."""
+    """As the engines do: the core's HOOKS set to the tracker around session.run."""
     s = mp.Session(write_graphs(tmp_path), parallel=False)
     type(s.modules["sub"].session.modules["stuck"]).release.set()
     seen = []

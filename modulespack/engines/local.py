@@ -1,19 +1,24 @@
-"""The worker processes of `executor="process"` (the server side; the worker side is `worker`).
+"""The local engine: a graph run in worker processes on this machine (`LocalEngine`; the worker side
+is `worker`), for modules that hold the GIL (pocketsphinx) or must not take the caller down.
 
 Why not `concurrent.futures.ProcessPoolExecutor`: when one of its workers dies (kill -9, the OOM
 killer, a crash in a C library) the whole executor breaks: every run in flight on any worker fails
 and every worker has to be started again (seconds of imports and model loading each). It also
 cannot tell a run that had started from one still waiting, nor reach a running task to cancel it.
 
-Here each worker process has a pipe of its own and a thread in the server that feeds it one run at
+Here each worker process has a pipe of its own and a thread in the parent that feeds it one run at
 a time from a shared queue. So: a run that had not started is given to another worker; a run on a
-worker that died fails alone (`WorkerDied`: the server answers 503, retry); only that worker is
-started again; a cancel (time-out, client gone, shutdown) is sent to the worker that has the run,
-and a worker whose run does not stop within CANCEL_GRACE_S is killed with its subprocesses.
+worker that died fails alone (`WorkerDied`: retry); only that worker is started again; a cancel
+(time-out, client gone, shutdown) is sent to the worker that has the run, and a worker whose run
+does not stop within CANCEL_GRACE_S is killed with its subprocesses.
+
+One pool per engine, i.e. per graph: each worker builds the Session of one graph. Sharing a pool
+between graphs would save processes when many graphs are served, but every worker would then load
+every graph's models, and a graph's `workers` could not be sized to its own load; a server with
+many light graphs runs them on the thread engine instead.
 """
 from __future__ import annotations
 
-import asyncio
 import collections
 import itertools
 import logging
@@ -27,32 +32,29 @@ import traceback
 import weakref
 from concurrent.futures import Future, InvalidStateError
 from time import monotonic
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from ..core import CancelToken, Cancelled
+from ..core import BuiltGraph, Cancelled, CancelToken
+from ..core.spec import parse_graph
 from . import worker
+from .base import Engine, EngineError, Run, WorkerDied
 
-log = logging.getLogger("modulespack.serve")
+log = logging.getLogger("modulespack.engines")
 
-START_METHOD = "spawn"  # a fresh interpreter: a fork would copy the server's threads' locks mid-use
+START_METHOD = "spawn"  # a fresh interpreter: a fork would copy the parent's threads' locks mid-use
 CANCEL_GRACE_S = 2.0    # a cancelled run ends within this, or its worker is killed (and replaced)
 POLL_S = 0.1            # how often a busy worker's thread looks for a cancel of its run
 EXIT_WAIT_S = 3.0       # a worker asked to stop exits within this, or is killed
 START_TRIES = 3         # a worker dying this many times in a row before it is ready: the pool is in error
+STOPPING = "the engine is stopping"
 
 
-class WorkerDied(RuntimeError):
-    """The worker process that had a run died during it (the run may be tried again)."""
-
-
-class ProcessRun:
+class _Job:
     """A run given to the pool: its result arrives in `future`; `token` cancels it."""
-    __slots__ = ("task", "graph", "feeds", "fetches", "token", "future", "slots", "worker", "claimed",
-                 "started")
+    __slots__ = ("task", "feeds", "fetches", "token", "future", "slots", "worker", "claimed", "started")
 
-    def __init__(self, task: int, graph: str, feeds: dict, fetches: tuple, token: CancelToken, slots: Any):
-        self.task, self.graph, self.feeds, self.fetches = task, graph, feeds, fetches
-        self.token, self.slots = token, slots
+    def __init__(self, task: int, feeds: dict, fetches: Any, token: CancelToken, slots: Any):
+        self.task, self.feeds, self.fetches, self.token, self.slots = task, feeds, fetches, token, slots
         self.future: Future = Future()
         self.worker: _Worker | None = None
         self.claimed = False   # a worker thread took it (its future is running)
@@ -131,44 +133,44 @@ def kill_marked(tag: str) -> int:
 
 
 class _Pool:
-    """One set of workers, a thread each, and the queue of runs no worker has taken yet. `stop` ends
-    it; the next run starts another."""
+    """One set of workers, a thread each, and the queue of runs no worker has taken yet. `stop` ends it."""
 
-    def __init__(self, graphs: Mapping[str, tuple[dict, str]], n: int, session_options: Mapping[str, Any]):
+    def __init__(self, spec: dict, path: str | None, n: int, session_options: Mapping[str, Any],
+                 warm_up: Callable[[Any], None] | None):
         self.ctx = multiprocessing.get_context(START_METHOD)
-        self.graphs, self.session_options = dict(graphs), dict(session_options)
+        self.spec, self.path, self.session_options, self.warm_up = spec, path, dict(session_options), warm_up
         self.slots = self.ctx.Array("c", n * worker.SLOT, lock=False)
         self.cond = threading.Condition()
-        self.queue: collections.deque[ProcessRun] = collections.deque()
+        self.queue: collections.deque[_Job] = collections.deque()
         self.workers: list[_Worker | None] = [None] * n
         self.stopping = False
         self.warm = threading.Event()            # every worker has been ready once (or the pool failed)
-        self.error: str | None = None            # no worker could start
-        self.errors: dict[str, str] = {}         # graph -> why a worker could not build it
+        self.error: str | None = None            # no worker could start, or build the Session
+        self.warm_up_error: str | None = None    # the warm-up failed (runs may work all the same)
         self._ready: set[int] = set()
-        self.threads = [threading.Thread(target=self._drive, args=(i,), name=f"serve-worker-{i}", daemon=True)
+        self.threads = [threading.Thread(target=self._drive, args=(i,), name=f"engine-worker-{i}", daemon=True)
                         for i in range(n)]
         for t in self.threads:
             t.start()
 
-    # -------------------------------------------------------------- called by the server
+    # -------------------------------------------------------------- called by the engine
 
-    def submit(self, run: ProcessRun) -> None:
+    def submit(self, job: _Job) -> None:
         with self.cond:
             if self.stopping:
-                raise Cancelled("the server is stopping")
-            self.queue.append(run)
+                raise Cancelled(STOPPING)
+            self.queue.append(job)
             self.cond.notify()
 
-    def withdraw(self, run: ProcessRun) -> None:
-        """`run` was cancelled: if no worker has taken it, it ends now (else its worker thread sends
+    def withdraw(self, job: _Job) -> None:
+        """`job` was cancelled: if no worker has taken it, it ends now (else its worker thread sends
         the cancel to the worker)."""
         with self.cond:
             try:
-                self.queue.remove(run)
+                self.queue.remove(job)
             except ValueError:
                 return
-        run.settle(exc=Cancelled(run.token.reason))
+        job.settle(exc=Cancelled(job.token.reason))
 
     def pids(self) -> list[int]:
         return [w.pid for w in self.workers if w is not None]
@@ -180,8 +182,8 @@ class _Pool:
             queued = list(self.queue)
             self.queue.clear()
             self.cond.notify_all()
-        for run in queued:
-            run.settle(exc=Cancelled("the server is stopping"))
+        for job in queued:
+            job.settle(exc=Cancelled(STOPPING))
         deadline = monotonic() + CANCEL_GRACE_S + EXIT_WAIT_S + 1.0
         for t in self.threads:
             if t is not threading.current_thread():  # a collection of the owner can run on any thread
@@ -210,15 +212,15 @@ class _Pool:
             tries = 0
             with self.cond:
                 self.workers[i] = w
-                self.errors.update(w.info.get("errors", {}))
-                self.error = None  # runs can be served again
+                self.error = w.info.get("error")  # None: runs can be served (again)
+                self.warm_up_error = self.warm_up_error or w.info.get("warm_up_error")
                 self._ready.add(i)
                 if len(self._ready) == len(self.workers):
                     self.warm.set()
             try:
                 self._serve(w)
             except Exception:
-                log.exception("worker process %d (pid %s): unexpected error in the server's thread for it; "
+                log.exception("worker process %d (pid %s): unexpected error in the parent's thread for it; "
                               "the worker is replaced", i, w.pid)
             finally:
                 with self.cond:
@@ -230,7 +232,8 @@ class _Pool:
         parent, child = self.ctx.Pipe()
         tmp = tempfile.mkdtemp(prefix=f"modulespack-worker-{i}-")
         p = self.ctx.Process(target=worker.main, name=f"modulespack-worker-{i}", daemon=True,
-                             args=(child, self.graphs, self.session_options, self.slots, i, tmp))
+                             args=(child, self.spec, self.path, self.session_options, self.slots, i, tmp,
+                                   self.warm_up))
         try:
             p.start()
         except Exception:
@@ -254,58 +257,58 @@ class _Pool:
         self._retire(w)
         return None
 
-    def _next(self) -> ProcessRun | None:
+    def _next(self) -> _Job | None:
         """The next run to give to a worker (None when the pool stops)."""
         with self.cond:
             while not self.stopping:
                 while self.queue:
-                    run = self.queue.popleft()
-                    if not run.claimed:
-                        if not run.future.set_running_or_notify_cancel():
+                    job = self.queue.popleft()
+                    if not job.claimed:
+                        if not job.future.set_running_or_notify_cancel():
                             continue  # its caller gave up on it while it waited
-                        run.claimed = True
-                    if run.token.is_set():
-                        run.settle(exc=Cancelled(run.token.reason))
+                        job.claimed = True
+                    if job.token.is_set():
+                        job.settle(exc=Cancelled(job.token.reason))
                         continue
-                    return run
+                    return job
                 self.cond.wait()
         return None
 
     def _serve(self, w: _Worker) -> None:
         """Feed worker `w` runs, one at a time, until it dies or the pool stops."""
         while True:
-            run = self._next()
-            if run is None:
+            job = self._next()
+            if job is None:
                 return
             try:
-                if not self._give(w, run):
+                if not self._give(w, job):
                     return
             except BaseException as e:  # a bug here must not leave the run's caller waiting forever
-                run.settle(exc=worker.WorkerError(f"internal error of the worker pool: {type(e).__name__}: {e}",
-                                                  traceback.format_exc()))
+                job.settle(exc=worker.internal_error(f"internal error of the worker pool: {type(e).__name__}: {e}",
+                                                     traceback.format_exc()))
                 raise
 
-    def _give(self, w: _Worker, run: ProcessRun) -> bool:
-        """Run `run` on `w`; False if the worker died."""
-        run.worker = w
+    def _give(self, w: _Worker, job: _Job) -> bool:
+        """Run `job` on `w`; False if the worker died."""
+        job.worker = w
         try:
-            w.conn.send(("run", run.task, run.graph, run.feeds, run.fetches))
+            w.conn.send(("run", job.task, job.feeds, job.fetches))
         except (EOFError, OSError):  # the worker died before it got the run
-            self._requeue(run)
+            self._requeue(job)
             return False
         except Exception as e:  # inputs that do not pickle (nothing was sent)
-            run.settle(exc=worker.WorkerError(f"the inputs cannot be sent to a worker process: "
-                                              f"{type(e).__name__}: {e}"))
+            job.settle(exc=worker.internal_error(f"the inputs cannot be sent to a worker process: "
+                                                 f"{type(e).__name__}: {e}"))
             return True
-        return self._follow(w, run)
+        return self._follow(w, job)
 
-    def _follow(self, w: _Worker, run: ProcessRun) -> bool:
-        """Wait for `run`'s outcome on `w`, passing a cancel on; False if the worker died."""
+    def _follow(self, w: _Worker, job: _Job) -> bool:
+        """Wait for `job`'s outcome on `w`, passing a cancel on; False if the worker died."""
         deadline: float | None = None
         while True:
-            if deadline is None and (run.token.is_set() or self.stopping):
+            if deadline is None and (job.token.is_set() or self.stopping):
                 try:
-                    w.conn.send(("cancel", run.task, run.token.reason or "the server is stopping"))
+                    w.conn.send(("cancel", job.task, job.token.reason or STOPPING))
                 except OSError:
                     pass
                 deadline = monotonic() + CANCEL_GRACE_S
@@ -315,53 +318,52 @@ class _Pool:
                 msg = ()
             except Exception as e:  # it came whole but does not unpickle here (an exception class whose
                 # __init__ takes other arguments, a class this process cannot import): the run is over
-                log.error("worker process %d: the outcome of run %d of graph '%s' could not be read: %s: %s",
-                          w.pid, run.task, run.graph, type(e).__name__, e)
-                run.settle(exc=worker.WorkerError(f"the result could not be read from the worker process: "
-                                                  f"{type(e).__name__}: {e}"))
+                log.error("worker process %d: the outcome of run %d could not be read: %s: %s",
+                          w.pid, job.task, type(e).__name__, e)
+                job.settle(exc=worker.internal_error(f"the result could not be read from the worker process: "
+                                                     f"{type(e).__name__}: {e}"))
                 return True
             if msg is None:
                 if deadline is not None and monotonic() > deadline:
                     log.warning("worker process %d: run %d was cancelled (%s) and did not stop within %g s: "
-                                "the worker is killed and replaced", w.pid, run.task,
-                                run.token.reason or "the server is stopping", CANCEL_GRACE_S)
+                                "the worker is killed and replaced", w.pid, job.task,
+                                job.token.reason or STOPPING, CANCEL_GRACE_S)
                     w.kill()
                     deadline = float("inf")
                 continue
             if not msg:  # the worker died
-                if not run.started:
-                    self._requeue(run)
-                elif run.token.is_set():
-                    run.settle(exc=Cancelled(run.token.reason))
+                if not job.started:
+                    self._requeue(job)
+                elif job.token.is_set():
+                    job.settle(exc=Cancelled(job.token.reason))
                 else:
-                    log.error("worker process %d died during run %d of graph '%s' (exit code %s)", w.pid,
-                              run.task, run.graph, w.process.exitcode)
-                    run.settle(exc=WorkerDied(f"the worker process running it (pid {w.pid}) died"))
+                    log.error("worker process %d died during run %d (exit code %s)", w.pid, job.task,
+                              w.process.exitcode)
+                    job.settle(exc=WorkerDied(f"the worker process running it (pid {w.pid}) died"))
                 return False
             kind, task = msg[0], msg[1]
-            if task != run.task:
+            if task != job.task:
                 continue
             if kind == "started":
-                run.started = True
-                run.feeds = None  # not needed again: a started run is not tried again
+                job.started = True
+                job.feeds = None  # not needed again: a started run is not tried again
             elif kind == "done":
-                run.settle(msg[2])
+                job.settle(msg[2])
                 return True
             else:
-                run.settle(exc=msg[2])
+                job.settle(exc=msg[2])
                 return True
 
-    def _requeue(self, run: ProcessRun) -> None:
+    def _requeue(self, job: _Job) -> None:
         """A run whose worker died before it started goes back to the head of the queue."""
-        run.worker = None
+        job.worker = None
         with self.cond:
             if not self.stopping:
-                log.warning("run %d of graph '%s' goes to another worker: its worker died before it started",
-                            run.task, run.graph)
-                self.queue.appendleft(run)
+                log.warning("run %d goes to another worker: its worker died before it started", job.task)
+                self.queue.appendleft(job)
                 self.cond.notify()
                 return
-        run.settle(exc=Cancelled("the server is stopping"))
+        job.settle(exc=Cancelled(STOPPING))
 
     def _retire(self, w: _Worker) -> None:
         """Let an idle worker exit (kill it if it does not), or reap a dead one; kill what it left."""
@@ -380,8 +382,8 @@ class _Pool:
 
 
 class _PoolSlot:
-    """Where a ProcessPools keeps its current pool; what its exit hook stops (the hook must not
-    hold the ProcessPools itself, or it would keep it alive)."""
+    """Where a LocalEngine keeps its current pool; what its finalizer stops (which must not hold the
+    engine itself, or it would keep it alive)."""
     __slots__ = ("pool", "lock")
 
     def __init__(self) -> None:
@@ -395,91 +397,98 @@ class _PoolSlot:
             pool.stop()
 
 
-class ProcessPools:
-    """The worker processes of every graph served with executor="process": started on first use (or
-    by `warm_up`), `ready` once every worker has built its Sessions (`errors`: graph -> why a
-    worker could not build it), stopped by `stop` (started again by the next run).
+class LocalEngine(Engine):
+    """A graph run in `workers` processes (default: the CPU count), each building the graph's Session
+    once from the spec validated here, running one run at a time. `session_options`: for each
+    Session; `warm_up`: a picklable callable given each worker's Session before it says ready (e.g.
+    running an example once). `start()` returns at once: `ready()` once every worker is up.
 
-    An app that never gets its lifespan's shutdown (mounted in another app, a TestClient without
-    `with`) does not call `stop`: the pool is then stopped when this object is collected or at
-    interpreter exit, so no worker process or temporary folder outlives the server."""
+    An engine that is never closed (an app mounted without lifespan events) is closed when it is
+    collected or at interpreter exit, so no worker process or temporary folder outlives it.
+    `close()` then `start()` starts a fresh set of workers."""
 
-    def __init__(self, graphs: Mapping[str, tuple[dict, str]], workers: int, session_options: Mapping[str, Any]):
-        # the validated specs, not the files: an edit after start-up changes nothing
-        self.graphs = dict(graphs)
-        self.workers = workers
-        self.session_options = dict(session_options)
+    kind = "local"
+
+    def __init__(self, graph: BuiltGraph, *, workers: int | None = None,
+                 session_options: Mapping[str, Any] | None = None,
+                 warm_up: Callable[[Any], None] | None = None, **options: Any):
+        super().__init__(graph, workers=workers, session_options=session_options, **options)
+        self.workers = max(1, int(workers or os.cpu_count() or 1))
+        self.session_options = dict(session_options or {})
+        self.warm_up = warm_up
+        # workers get the spec as a dict, not the file (an edit after start-up changes nothing): check
+        # here that it round-trips, so a spec that cannot is an error now, not in every worker
+        self._spec = graph.spec.to_dict()
+        self._path = str(graph.spec.path.resolve()) if graph.spec.path else None
+        parse_graph(self._spec, graph.spec.path)
         self._slot = _PoolSlot()
         self._tasks = itertools.count(1)
+        self._closed = False
         weakref.finalize(self, self._slot.stop)  # at exit too: daemon threads and workers get no other chance
 
-    @property
-    def _pool(self) -> _Pool | None:
-        return self._slot.pool
-
-    def _get(self) -> _Pool:
-        pool = self._slot.pool
-        if pool is None:
+    def start(self) -> None:
+        self._closed = False
+        if self._slot.pool is None:
             with self._slot.lock:
                 if self._slot.pool is None:
-                    self._slot.pool = _Pool(self.graphs, self.workers, self.session_options)
-                pool = self._slot.pool
+                    self._slot.pool = _Pool(self._spec, self._path, self.workers, self.session_options,
+                                            self.warm_up)
+
+    def _pool(self) -> _Pool:
+        if self._closed:
+            raise EngineError(f"graph '{self.name}': the local engine is closed")
+        self.start()
+        pool = self._slot.pool
+        assert pool is not None
         return pool
 
-    @property
     def ready(self) -> bool:
-        pool = self._pool
-        return not self.graphs or (pool is not None and pool.warm.is_set() and pool.error is None)
+        pool = self._slot.pool
+        return pool is not None and pool.warm.is_set() and pool.error is None
 
-    @property
-    def errors(self) -> dict[str, str]:
-        pool = self._pool
-        return dict(pool.errors) if pool is not None else {}
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Start, then wait until every worker has built its Session (False on time-out or error)."""
+        pool = self._pool()
+        return pool.warm.wait(timeout) and pool.error is None
 
-    @property
-    def error(self) -> str | None:
-        pool = self._pool
-        if pool is None:
-            return None
-        return pool.error or "; ".join(f"{g}: {m}" for g, m in pool.errors.items()) or None
-
-    async def warm_up(self) -> bool:
-        """Start the workers and wait until each has built its Sessions (for /readyz)."""
-        if not self.graphs:
-            return True
-        pool = self._get()
-        while not pool.warm.is_set():
-            if pool.stopping:
-                return False
-            await asyncio.sleep(0.05)
-        return pool.error is None
-
-    def can_run(self, name: str) -> bool:
-        return self.ready and name not in self.errors
+    def health(self) -> Mapping[str, Any]:
+        pool = self._slot.pool
+        return {"ready": self.ready(), "kind": self.kind, "error": pool.error if pool else None,
+                "warm_up_error": pool.warm_up_error if pool else None, "started": pool is not None,
+                "workers": self.workers, "pids": pool.pids() if pool else []}
 
     def worker_pids(self) -> list[int]:
-        pool = self._pool
+        pool = self._slot.pool
         return pool.pids() if pool is not None else []
 
-    def running(self) -> dict[int, str | None]:
+    def busy(self) -> dict[int, str]:
         """Worker pid -> the node its run is in ("" before the first node), for the busy workers."""
-        pool = self._pool
-        out: dict[int, str | None] = {}
+        pool = self._slot.pool
+        out: dict[int, str] = {}
         for w in (pool.workers if pool is not None else ()):
             found = worker.read_slot(pool.slots, w.index) if w is not None else None
             if found is not None:
                 out[w.pid] = found[1] or ""
         return out
 
-    def submit(self, name: str, feeds: dict, fetches: tuple, token: CancelToken) -> ProcessRun:
-        """Queue a run for the next free worker; `run.future` gets its core Result, or its error: a
-        core error (FeedError, NodeError, NodeInputError, Cancelled), WorkerDied or WorkerError."""
-        pool = self._get()
-        run = ProcessRun(next(self._tasks), name, feeds, fetches, token, pool.slots)
-        pool.submit(run)
-        token.on_cancel(lambda: pool.withdraw(run))
-        return run
+    def submit(self, feeds: Mapping[str, Any], fetches: Sequence[str] | None = None, *,
+               token: CancelToken | None = None) -> Run:
+        """Queue a run for the next free worker (starting the workers if needed); its future gets
+        the core Result or a core error (FeedError, NodeError, NodeInputError, Cancelled),
+        WorkerDied, or EngineError (the graph cannot be set up in the workers, or a failure that is
+        not the core's, with its `traceback`)."""
+        pool = self._pool()
+        pool_error = pool.error if pool.warm.is_set() else None
+        if pool_error is not None:
+            raise EngineError(f"graph '{self.name}': {pool_error}")
+        token = token if token is not None else CancelToken()
+        job = _Job(next(self._tasks), dict(feeds), tuple(fetches) if fetches is not None else None, token,
+                   pool.slots)
+        pool.submit(job)
+        token.on_cancel(lambda: pool.withdraw(job))
+        return Run(job.future, token, job.running)
 
-    def stop(self) -> None:
-        """Stop the workers (cancelling their runs); a new set starts on the next run."""
+    def close(self) -> None:
+        """Stop the workers (cancelling their runs)."""
+        self._closed = True
         self._slot.stop()

@@ -1,0 +1,434 @@
+"""Running one graph over a corpus: every utterance of a list, outputs written in the toolkit's
+conventions, resumable, failures reported per utterance.
+
+An item is one utterance: ``{"name": "utt1", "inputs": {input: value}, "outputs": {fetch: path}}``.
+An input value that is a string (or ``{"file": PATH}``) is a file, read by its extension (`read_item`;
+a WAV fills the graph input carrying its rate, as `modulespack run` does); anything else (or
+``{"value": V}``) is the value itself. Outputs ending in ``.wav`` are written as WAV at the rate the
+graph gives them (`modulespack.io.audio_ports`), text as UTF-8, bytes as they are, and everything
+else as raw little-endian float32. Without ``outputs`` an item's fetched values come back in its result.
+
+    for r in run_batch("features.yaml", make_items(names, {"wav": "wav/{name}.wav"},
+                                                  {"mgc": "mgc/{name}.mgc"}), workers=2):
+        print(r.name, r.status, r.error or "")
+
+Inputs are read and outputs written on the driver for every engine (Ray actors read inputs with
+the same `read_item`), so the files do not depend on where the graph ran.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+NAME = "{name}"
+#: a batch runs one utterance per worker at a time: threads inside a run would only compete
+DEFAULT_SESSION_OPTIONS = {"parallel": False}
+
+
+@dataclass
+class ItemResult:
+    """What happened to one item: status "done", "skipped" (its outputs existed) or "failed"."""
+    name: str
+    status: str
+    files: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)   # values, when the item names no output files
+    error: str | None = None
+    audio_seconds: float = 0.0                               # length of its input audio (WAV inputs)
+    seconds: float = 0.0                                     # the graph's run time
+
+
+# --------------------------------------------------------------------------- items
+
+
+class ItemInputError(ValueError):
+    """An item's input could not be read (missing or unreadable file, a rate that contradicts it)."""
+
+
+def expand(template: str, name: str) -> str:
+    """A template with ``{name}`` filled (plain replacement: paths may hold other braces)."""
+    return template.replace(NAME, name)
+
+
+def make_items(names: Iterable[str], inputs: Mapping[str, Any],
+               outputs: Mapping[str, str] | None = None) -> list[dict]:
+    """Items from utterance names and templates: a string input with ``{name}`` is that file for
+    each name; other inputs (``{"value": V}``, numbers, a fixed file) are the same for all."""
+    out = []
+    for n in names:
+        item: dict[str, Any] = {"name": n, "inputs": {k: expand(v, n) if isinstance(v, str) else v
+                                                      for k, v in inputs.items()}}
+        if outputs:
+            item["outputs"] = {k: expand(v, n) for k, v in outputs.items()}
+        out.append(item)
+    return out
+
+
+def _file_of(value: Any) -> str | None:
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    if isinstance(value, dict) and set(value) == {"file"}:
+        return os.fspath(value["file"])
+    return None
+
+
+def _read_file(path: str) -> tuple[Any, int | None]:
+    """(value, rate) of an input file by its extension; rate only for WAV files."""
+    import numpy as np
+
+    from ..io import read_raw, read_wav
+
+    head, sep, tail = path.rpartition(":")
+    dim = None
+    if sep and tail.isdigit() and Path(head).suffix.lower() in (".f32", ".raw"):
+        path, dim = head, int(tail)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    suffix = Path(path).suffix.lower()
+    if suffix == ".wav":
+        wav, sr = read_wav(path)
+        return wav, int(sr)
+    if suffix in (".f32", ".raw"):
+        return read_raw(path, dim=dim or 1, squeeze=dim is None), None
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False), None
+    if suffix == ".txt":
+        return Path(path).read_text(encoding="utf-8"), None
+    if suffix == ".json":
+        return json.loads(Path(path).read_text(encoding="utf-8")), None
+    return Path(path).read_bytes(), None
+
+
+def read_item(item: Mapping[str, Any], graph: Any) -> dict[str, Any]:
+    """The feeds of one item: files read, literals as given, and the rate input of each WAV input
+    filled from the file (a rate given as well must agree). Raises ValueError/OSError naming the
+    input and file. Module-level and free of state, so Ray actors call it too."""
+    from ..io.audio_ports import audio_inputs, rate_input
+
+    feeds: dict[str, Any] = {}
+    rates: dict[str, tuple[int, str]] = {}
+    for name, value in item["inputs"].items():
+        path = _file_of(value)
+        if path is None:
+            feeds[name] = value["value"] if isinstance(value, dict) and set(value) == {"value"} else value
+            continue
+        try:
+            feeds[name], sr = _read_file(path)
+        except (OSError, ValueError) as e:   # FormatError names the file
+            raise ItemInputError(f"input '{name}': {e}") from None
+        if sr is not None:
+            rates[name] = (sr, path)
+    pairs = audio_inputs(graph)
+    for name, (sr, path) in rates.items():
+        target = pairs[name] if name in pairs else rate_input(graph, name, exclude=pairs)
+        if target is None:
+            continue
+        if target in feeds:
+            try:
+                same = float(feeds[target]) == float(sr)
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                raise ItemInputError(f"input '{target}' is {feeds[target]!r} but {path} is {sr} Hz")
+            continue
+        port = graph.inputs[target]
+        feeds[target] = float(sr) if port.dtype == "float" else sr
+    return feeds
+
+
+def _light_feeds(item: Mapping[str, Any], graph: Any) -> tuple[dict[str, Any], float]:
+    """What the driver needs to write an item's outputs without reading its inputs again: the
+    scalar inputs (rates from WAV headers), and the seconds of audio of its first WAV input."""
+    import soundfile
+
+    from ..io.audio_ports import audio_inputs, rate_input
+
+    feeds: dict[str, Any] = {}
+    seconds = 0.0
+    pairs = audio_inputs(graph)
+    for name, value in item["inputs"].items():
+        path = _file_of(value)
+        if path is None:
+            v = value["value"] if isinstance(value, dict) and set(value) == {"value"} else value
+            if isinstance(v, (int, float)):
+                feeds[name] = v
+        elif path.lower().endswith(".wav"):
+            try:
+                info = soundfile.info(path)
+            except (OSError, RuntimeError):
+                continue
+            seconds = seconds or float(info.duration)
+            target = pairs[name] if name in pairs else rate_input(graph, name, exclude=pairs)
+            if target is not None:
+                feeds.setdefault(target, int(info.samplerate))
+    return feeds, seconds
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _wav_rate_sources(graph: Any, files: Mapping[str, str]) -> dict[str, str | None]:
+    from ..io.audio_ports import output_rate
+    return {k: output_rate(graph, k) for k, p in files.items() if p.lower().endswith(".wav")}
+
+
+def fetches_for(graph: Any, files: Mapping[str, str]) -> tuple[str, ...]:
+    """What to fetch to write `files`: their keys, and the rate outputs their WAV files need."""
+    keys = list(files)
+    for src in _wav_rate_sources(graph, files).values():
+        if src and src.startswith("out:") and src[4:] not in keys:
+            keys.append(src[4:])
+    return tuple(keys)
+
+
+def write_item(graph: Any, item: Mapping[str, Any], outputs: Mapping[str, Any], wav_format: str = "float",
+               feeds: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Write an item's fetched outputs to its files, each atomically; returns fetch -> path."""
+    import numpy as np
+
+    from ..io import atomic_open, write_raw, write_wav
+    from ..io.audio_ports import WAV_SUBTYPES, as_rate, rate_value
+
+    files = item["outputs"]
+    if feeds is None:
+        feeds = _light_feeds(item, graph)[0]
+    sources = _wav_rate_sources(graph, files)
+    for key, path in files.items():
+        value = outputs[key]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if key in sources:
+            src = sources[key]
+            if src is None:
+                raise ValueError(f"output '{key}': the graph gives no sample rate for it, so it cannot be "
+                                 f"written as WAV ({path}); give it another extension (raw float32)")
+            arr = np.asarray(value)
+            if arr.dtype.kind != "f" or arr.ndim not in (1, 2):
+                raise ValueError(f"output '{key}' is not audio ({arr.dtype} shape {arr.shape}), cannot write {path}")
+            write_wav(path, arr, as_rate(rate_value(src, outputs, feeds, graph.defaults)),
+                      subtype=WAV_SUBTYPES[wav_format])
+        elif isinstance(value, (str, bytes, bytearray)):
+            with atomic_open(path) as f:
+                f.write(value.encode("utf-8") if isinstance(value, str) else bytes(value))
+        else:
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "fiub":
+                raise ValueError(f"output '{key}' ({arr.dtype}) cannot be written as raw float32 to {path}")
+            # a raw file is flat bytes in C order whatever the rank: [frames, dim] stays as it is
+            write_raw(arr if arr.ndim == 2 else arr.reshape(-1), path)
+    return dict(files)
+
+
+def done_already(item: Mapping[str, Any]) -> bool:
+    files = item.get("outputs") or {}
+    return bool(files) and all(os.path.exists(p) for p in files.values())
+
+
+_TEMP = re.compile(r"^\.(.+)\.[0-9a-f]{12}\.tmp$")
+
+
+def remove_stale_temps(items: Sequence[Mapping[str, Any]]) -> int:
+    """Delete temporary files that a killed batch left beside its outputs (modulespack.io's atomic
+    writes: `.<file>.<hex>.tmp`); only those of this batch's output files. Returns how many."""
+    wanted: dict[str, set[str]] = {}
+    for it in items:
+        for p in (it.get("outputs") or {}).values():
+            d, base = os.path.split(os.path.abspath(p))
+            wanted.setdefault(d, set()).add(base[:120])
+    removed = 0
+    for d, bases in wanted.items():
+        try:
+            entries = os.listdir(d)
+        except OSError:
+            continue
+        for e in entries:
+            m = _TEMP.match(e)
+            if m and m[1] in bases:
+                try:
+                    os.unlink(os.path.join(d, e))
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+    return removed
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _error_text(e: BaseException) -> str:
+    """One line for the failures file: the error's own message (core errors name node and input)."""
+    return " ".join((str(e) or type(e).__name__).split())
+
+
+def run_batch(graph: Any, items: Iterable[Mapping[str, Any]], *, engine: str = "local", workers: int | None = None,
+              address: str | None = None, fetches: Sequence[str] | None = None, wav_format: str = "float",
+              session_options: Mapping[str, Any] | None = None, retries: int = 1,
+              skip_existing: bool = True, runtime_env: Mapping[str, Any] | None = None) -> Iterator[ItemResult]:
+    """Run `graph` (a BuiltGraph or a graph file) over `items`; yields one ItemResult per item as it
+    finishes (skipped ones first). An item whose output files all exist is skipped; a run whose worker
+    died is tried again `retries` times. Engines: "local" (processes), "thread", "ray" (`address`,
+    `runtime_env`: how to reach the cluster and what to ship to its nodes)."""
+    from ..core import build_graph
+
+    if isinstance(graph, (str, os.PathLike)):
+        graph = build_graph(graph)
+    items = list(items)
+    names = [it.get("name") for it in items]
+    if any(not isinstance(n, str) or not n for n in names):
+        raise ValueError("every item needs a non-empty 'name'")
+    twice = sorted({n for n in names if names.count(n) > 1}) if len(set(names)) < len(names) else []
+    if twice:   # they would write the same files
+        raise ValueError(f"item names must be unique; given more than once: {', '.join(twice[:5])}")
+    remove_stale_temps(items)
+    todo = []
+    for it in items:
+        if skip_existing and done_already(it):
+            yield ItemResult(it["name"], "skipped", files=dict(it["outputs"]))
+        else:
+            todo.append(it)
+    if not todo:
+        return
+    opts = dict(DEFAULT_SESSION_OPTIONS if session_options is None else session_options)
+    workers = max(1, workers or os.cpu_count() or 1)
+    if engine == "ray":
+        yield from _run_ray(graph, todo, workers, address, fetches, wav_format, opts, runtime_env)
+    else:
+        yield from _run_engine(graph, todo, engine, workers, fetches, wav_format, opts, retries)
+
+
+def _item_fetches(graph: Any, item: Mapping[str, Any], fetches: Sequence[str] | None) -> tuple[str, ...] | None:
+    files = item.get("outputs")
+    if files:
+        return fetches_for(graph, files)
+    return tuple(fetches) if fetches else None
+
+
+def _finish(graph: Any, item: Mapping[str, Any], outcome: Any, wav_format: str) -> ItemResult:
+    """An ItemResult from a run's Result (outputs written here) or the exception it raised."""
+    name = item["name"]
+    if isinstance(outcome, BaseException):
+        return ItemResult(name, "failed", error=_error_text(outcome))
+    feeds, audio = _light_feeds(item, graph)
+    files = item.get("outputs")
+    try:
+        if files:
+            return ItemResult(name, "done", files=write_item(graph, item, outcome.outputs, wav_format, feeds),
+                              audio_seconds=audio, seconds=outcome.seconds)
+    except (OSError, ValueError, TypeError, LookupError) as e:
+        return ItemResult(name, "failed", error=f"writing outputs: {_error_text(e)}")
+    return ItemResult(name, "done", outputs=dict(outcome.outputs), audio_seconds=audio, seconds=outcome.seconds)
+
+
+def _make_engine(kind: str, graph: Any, workers: int, opts: Mapping[str, Any]) -> Any:
+    from .factory import make_engine
+    return make_engine(kind, graph, workers=workers, session_options=dict(opts))
+
+
+def _run_engine(graph: Any, todo: list, kind: str, workers: int, fetches: Sequence[str] | None,
+                wav_format: str, opts: Mapping[str, Any], retries: int) -> Iterator[ItemResult]:
+    from .base import EngineError, WorkerDied
+
+    eng = _make_engine(kind, graph, workers, opts)
+    eng.start()
+    pending: dict[Any, tuple[Mapping[str, Any], int, Any]] = {}   # future -> (item, tries so far, Run)
+    queue = list(reversed(todo))
+    window = 2 * workers   # enough queued that no worker waits for the driver
+
+    def submit(item: Mapping[str, Any], tries: int) -> ItemResult | None:
+        try:
+            feeds = read_item(item, graph)
+        except (OSError, ValueError, TypeError) as e:
+            return ItemResult(item["name"], "failed", error=_error_text(e))
+        run = eng.submit(feeds, _item_fetches(graph, item, fetches))
+        pending[run.future] = (item, tries, run)
+        return None
+
+    try:
+        while queue or pending:
+            while queue and len(pending) < window:
+                failed = submit(queue.pop(), 0)
+                if failed is not None:
+                    yield failed
+            if not pending:
+                continue
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                item, tries, _ = pending.pop(fut)
+                try:
+                    outcome = fut.result()
+                except EngineError:   # nothing can run (the graph cannot be set up in a worker)
+                    raise
+                except WorkerDied as e:
+                    if tries < retries:
+                        failed = submit(item, tries + 1)
+                        if failed is not None:
+                            yield failed
+                        continue
+                    outcome = e
+                except Exception as e:   # core errors: FeedError, NodeError, NodeInputError, ...
+                    outcome = e
+                yield _finish(graph, item, outcome, wav_format)
+    finally:
+        for _, _, run in pending.values():
+            run.cancel("the batch stopped")
+        eng.close()
+
+
+def _run_ray(graph: Any, todo: list, workers: int, address: str | None, fetches: Sequence[str] | None,
+             wav_format: str, opts: Mapping[str, Any], runtime_env: Mapping[str, Any] | None) -> Iterator[ItemResult]:
+    from .ray_batch import run_ray_batch
+
+    by_name = {it["name"]: it for it in todo}
+    jobs = [dict(it, fetches=_item_fetches(graph, it, fetches)) for it in todo]
+    for name, outcome in run_ray_batch(graph, jobs, workers=workers, address=address, session_options=dict(opts),
+                                       runtime_env=runtime_env):
+        yield _finish(graph, by_name[name], outcome, wav_format)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+@dataclass
+class BatchSummary:
+    """Counts and totals over a batch's results, for the progress bar and the closing line."""
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    audio_seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, r: ItemResult) -> None:
+        if r.status == "done":
+            self.done += 1
+            self.audio_seconds += r.audio_seconds
+        elif r.status == "skipped":
+            self.skipped += 1
+        else:
+            self.failed += 1
+            self.failures.append((r.name, r.error or "failed"))
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def text(self) -> str:
+        t = self.elapsed
+        line = f"done {self.done}, skipped {self.skipped}, failed {self.failed} in {t:.1f} s"
+        if self.audio_seconds > 0 and t > 0:
+            line += (f"; {self.audio_seconds / 3600:.3g} h of audio, "
+                     f"{self.audio_seconds / t:.1f} audio hours per wall hour")
+        return line
+
+
+def write_failures(path: str | os.PathLike, failures: Sequence[tuple[str, str]]) -> None:
+    """The failures file: `name TAB error`, one line each, written atomically."""
+    from ..io import atomic_open
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines(f"{n}\t{' '.join(e.split())}\n" for n, e in failures)

@@ -1,0 +1,545 @@
+"""The Ray engine: runs of one graph on `workers` Ray actors, each holding a Session built once.
+
+    engine = RayEngine(graph, workers=2, address=None)   # None: the Ray this process has, or a local one
+    run = engine.submit({"text": "hi"}, ("wav",))         # run.future -> core Result
+
+`address`: None (use `ray.init()` as this process would: RAY_ADDRESS, else a new local cluster),
+"auto" (the cluster started on this machine with `ray start`), or "ray://head:10001" (Ray Client).
+Ray is only initialised when it is not already, and `close()` shuts down only a Ray it started:
+never the user's cluster.
+
+Each actor builds its Session from the validated spec (`graph.spec.to_dict()`) and the graph file's
+path (module folders are found relative to it), so graph files and module folders must be readable
+on every node, and modulespack (with the packages its modules import) installed there. On one
+machine they are. On a multi-machine cluster either share the project folder (NFS) at the same path
+on every node, or pass `runtime_env={"working_dir": PROJECT}`: Ray uploads that folder to each node
+(up to Ray's size limit) and actors get the graph path relative to it (`actor_graph_path`). A
+batch's input files are read by the actors (shared storage); its outputs are written by the driver.
+
+Runs are dispatched here, one at a time per actor (not queued inside Ray), so:
+- a run no actor has taken waits here and goes to whichever actor is free, after a death too;
+- a run whose actor dies during it fails alone with `WorkerDied` (never re-run behind the caller's
+  back: modules may have side effects); Ray restarts the actor (`max_restarts`), which builds its
+  Session again, and it takes runs once it answers; an actor that cannot come back is replaced;
+- a cancel sets the run's token inside its actor (the Session stops between nodes and kills the
+  run's programs); a run still running CANCEL_GRACE_S later has its actor killed (and restarted).
+Errors are the core's own: Ray's `RayTaskError` wrapper is removed.
+"""
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import os
+import threading
+from concurrent.futures import Future, InvalidStateError
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..core import BuiltGraph, CancelToken, Cancelled, NodeHooks
+from .base import Engine, EngineError, Run, WorkerDied
+
+log = logging.getLogger("modulespack.engines")
+
+MAX_RESTARTS = 4        # Ray restarts a dead actor this many times before it is replaced
+REPLACE_TRIES = 3       # an actor slot whose actors keep dying this many times in a row is given up
+CANCEL_GRACE_S = 2.0    # a cancelled run ends within this, or its actor is killed (and restarted)
+RUNNING_WAIT_S = 0.5    # how long `Run.running()` waits for the actor's answer
+CLOSE_WAIT_S = 3.0      # `close()` waits this long for actors to stop their runs before killing them
+
+
+# ------------------------------------------------------------------------------- connecting to Ray
+
+_ray_lock = threading.Lock()
+_ray_users = 0          # engines/batches using a Ray this module started; it is shut down at 0
+_ray_started = False
+
+
+def acquire_ray(address: str | None = None, runtime_env: Mapping[str, Any] | None = None,
+                **init_options: Any) -> None:
+    """Connect to Ray unless this process already is; counted, so `release_ray` shuts down only a
+    Ray started here, once its last user is done."""
+    global _ray_users, _ray_started
+    own_cluster = address in (None, "local") and not os.environ.get("RAY_ADDRESS")
+    if own_cluster:
+        # a cluster of our own is one machine's: it listens on loopback only. Ray swaps 127.0.0.1
+        # for the machine's network address unless this is off, and reads it when first imported
+        # (its workers inherit it from our environment).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ImportError as e:
+        raise EngineError("the Ray engine needs Ray: pip install 'modulespack[ray]'") from e
+    with _ray_lock:
+        if not ray.is_initialized():
+            opts = dict(init_options)
+            if own_cluster:
+                from ray._private import ray_constants  # imported before us: too late for the env
+                ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
+                opts.setdefault("_node_ip_address", "127.0.0.1")
+                opts.setdefault("include_dashboard", False)
+            if runtime_env:
+                opts["runtime_env"] = dict(runtime_env)
+            try:
+                ray.init(address=address, **opts)
+            except Exception as e:
+                raise EngineError(f"cannot connect to Ray at {address or 'a new local cluster'}: "
+                                  f"{type(e).__name__}: {e}") from e
+            _ray_started, _ray_users = True, 0
+        if _ray_started:
+            _ray_users += 1
+
+
+def release_ray() -> None:
+    global _ray_users, _ray_started
+    import ray
+    with _ray_lock:
+        if not _ray_started:
+            return
+        _ray_users -= 1
+        if _ray_users <= 0:
+            _ray_started, _ray_users = False, 0
+            ray.shutdown()
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The core error inside Ray's wrappers; an actor that died is `WorkerDied`."""
+    from ray import exceptions as rx
+    if isinstance(exc, rx.TaskCancelledError):
+        return Cancelled("the run was cancelled")
+    if isinstance(exc, rx.RayTaskError):
+        cause = getattr(exc, "cause", None)
+        return cause if isinstance(cause, BaseException) else exc
+    if isinstance(exc, (rx.RayActorError, rx.ObjectLostError, rx.OwnerDiedError)):
+        return WorkerDied(f"the Ray actor running the run died: {exc}")
+    return exc
+
+
+def actor_graph_path(graph: BuiltGraph, runtime_env: Mapping[str, Any] | None) -> str | None:
+    """The graph file's path as actors must see it: relative to the `working_dir` Ray uploads to
+    each node (the actors' current folder there) when the file is inside it, else as it is here."""
+    path = graph.spec.path
+    if path is None:
+        return None
+    wd = (runtime_env or {}).get("working_dir")
+    if isinstance(wd, (str, os.PathLike)) and os.path.isdir(wd):
+        try:
+            return str(Path(path).resolve().relative_to(Path(wd).resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def graph_resources(graph: BuiltGraph) -> dict[str, float]:
+    """What one actor holding a Session of `graph` asks Ray for (`ray.remote` options): the most
+    CPUs and GPUs any node wants (a run's nodes mostly take turns) and the memory of all (every
+    model stays loaded), from the nodes' `resources` (class defaults and graph-file overrides)."""
+    from ..core.node_options import combined_resources
+    total = combined_resources(node.resources for node in graph.nodes.values())
+    out: dict[str, float] = {"num_cpus": float(total["num_cpus"])}
+    if total["num_gpus"]:
+        out["num_gpus"] = float(total["num_gpus"])
+    if total["memory_mb"]:
+        out["memory"] = int(total["memory_mb"]) * 1024 * 1024
+    return out
+
+
+# ------------------------------------------------------------------------------- the actor
+
+
+class _NodeNow(NodeHooks):
+    """Remembers the node each run is in (best effort with parallel branches: the latest started)."""
+    __slots__ = ("now", "task")
+
+    def __init__(self, now: dict, task: int):
+        self.now, self.task = now, task
+
+    def node_started(self, path: str) -> Any:
+        prev = self.now.get(self.task)
+        self.now[self.task] = path
+        return prev
+
+    def node_ended(self, path: str, key: Any, seconds: float, error: BaseException | None) -> None:
+        if self.now.get(self.task) == path:
+            self.now[self.task] = key
+
+
+class SessionActor:
+    """One Session of one graph in a Ray actor. `run` is one at a time (the default concurrency
+    group); `cancel`, `running` and `info` answer meanwhile (group "control")."""
+
+    def __init__(self, spec: dict, path: str | None, session_options: dict, warm_up: Any = None):
+        from ..core import Session
+        from ..core.spec import parse_graph
+        self.error: str | None = None
+        self.warm_up_error: str | None = None
+        self.session = None
+        self.tokens: dict[int, CancelToken] = {}
+        self.now: dict[int, str | None] = {}
+        self.done_upto = 0  # the driver numbers runs in order and gives an actor one at a time
+        self.lock = threading.Lock()
+        try:
+            # the spec the driver validated, not the file as it is now (it may have been edited)
+            self.session = Session(parse_graph(spec, Path(path) if path else None), **session_options)
+        except Exception as e:  # kept, so the driver can say why instead of seeing actors die
+            self.error = f"{type(e).__name__}: {e}"
+        if self.session is not None and warm_up is not None:  # first-run costs paid before `info` answers
+            try:
+                warm_up(self.session)
+            except Exception as e:  # a warm-up only: the graph stays usable
+                self.warm_up_error = str(e) or type(e).__name__
+
+    def info(self) -> dict:
+        import socket
+        return {"pid": os.getpid(), "host": socket.gethostname(), "error": self.error,
+                "warm_up_error": self.warm_up_error}
+
+    def run(self, task: int, feeds: dict, fetches: Any) -> Any:
+        from ..core.cancel import CURRENT
+        from ..core.hooks import HOOKS
+        if self.session is None:
+            raise EngineError(f"the graph could not be set up in Ray actor {os.getpid()}: {self.error}")
+        with self.lock:
+            token = self.tokens.setdefault(task, CancelToken())  # a cancel may have come first
+        self.now[task] = None
+        hooks = HOOKS.set(_NodeNow(self.now, task))
+        current = CURRENT.set(None)
+        try:
+            return self.session.run(feeds, fetches, cancel=token)
+        finally:
+            HOOKS.reset(hooks)
+            CURRENT.reset(current)
+            with self.lock:
+                self.tokens.pop(task, None)
+                self.done_upto = max(self.done_upto, task)
+            self.now.pop(task, None)
+
+    def cancel(self, task: int, reason: str) -> None:
+        with self.lock:
+            if task <= self.done_upto:  # it ended as the cancel came: nothing to keep
+                return
+            token = self.tokens.setdefault(task, CancelToken())
+        token.cancel(reason)
+
+    def running(self, task: int) -> str | None:
+        return self.now.get(task)
+
+    def close(self) -> None:
+        """Before the driver kills this actor: stop runs and their programs (which run in process
+        groups of their own, so a killed actor would leave them behind), release the modules."""
+        from ..core.proc import kill_all
+        with self.lock:
+            tokens = list(self.tokens.values())
+        for t in tokens:
+            t.cancel("the engine was closed")
+        kill_all()
+        if self.session is not None:
+            self.session.close()
+
+
+def _remote_class(resources: Mapping[str, Any], runtime_env: Mapping[str, Any] | None) -> Any:
+    import ray
+    # `run` in the default group (one at a time); the other methods are called with
+    # `.options(concurrency_group="control")`, so they answer while a run works
+    cls = ray.remote(concurrency_groups={"control": 4})(SessionActor)
+    opts: dict[str, Any] = dict(resources, max_restarts=MAX_RESTARTS, max_task_retries=0)
+    if runtime_env:
+        opts["runtime_env"] = dict(runtime_env)
+    return cls.options(**opts)
+
+
+# ------------------------------------------------------------------------------- the driver side
+
+
+class _RayRun:
+    __slots__ = ("task", "feeds", "fetches", "token", "future", "slot", "killed", "unregister")
+
+    def __init__(self, task: int, feeds: dict, fetches: tuple | None, token: CancelToken):
+        self.task, self.feeds, self.fetches, self.token = task, feeds, fetches, token
+        self.future: Future = Future()
+        self.slot: _Slot | None = None
+        self.killed = False            # its actor was killed because it did not stop when cancelled
+        self.unregister: Any = None
+
+    def settle(self, result: Any = None, exc: BaseException | None = None) -> None:
+        if self.unregister is not None:
+            self.unregister()
+        try:
+            if exc is not None:
+                self.future.set_exception(exc)
+            else:
+                self.future.set_result(result)
+        except InvalidStateError:
+            pass
+
+
+class _Slot:
+    __slots__ = ("index", "actor", "state", "info", "run", "deaths")
+
+    def __init__(self, index: int, actor: Any):
+        self.index, self.actor = index, actor
+        self.state = "starting"        # starting | idle | busy | recovering | failed
+        self.info: dict[str, Any] = {}
+        self.run: _RayRun | None = None
+        self.deaths = 0                # in a row, without a run that ended normally between
+
+
+class RayEngine(Engine):
+    """`workers` Ray actors running the graph; see the module doc."""
+
+    kind = "ray"
+
+    def __init__(self, graph: BuiltGraph, *, workers: int = 1, address: str | None = None,
+                 session_options: Mapping[str, Any] | None = None,
+                 runtime_env: Mapping[str, Any] | None = None, warm_up: Any = None, **options: Any):
+        if options:
+            raise TypeError(f"unknown option(s) of the ray engine: {', '.join(sorted(options))}")
+        super().__init__(graph, workers=workers, address=address)
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
+        self.address = address
+        self.session_options = dict(session_options or {})
+        self.runtime_env = dict(runtime_env) if runtime_env else None
+        self.warm_up = warm_up
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # a slot's state changed (for wait_ready)
+        self._queue: collections.deque[_RayRun] = collections.deque()
+        self._slots: list[_Slot] = []
+        self._tasks = itertools.count(1)
+        self._cls: Any = None
+        self._started = False
+        self._closed = False
+        self._acquired = False
+        self._error: str | None = None
+
+    # -- life cycle
+
+    def start(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise EngineError(f"the Ray engine of graph '{self.name}' is closed")
+            if self._started:
+                return
+            self._started = True
+        try:
+            acquire_ray(self.address, self.runtime_env)
+        except EngineError as e:
+            with self._lock:
+                self._started, self._error = False, str(e)
+            raise
+        self._acquired = True
+        self._cls = _remote_class(graph_resources(self.graph), self.runtime_env)
+        for i in range(self.workers):
+            slot = _Slot(i, self._new_actor())
+            self._slots.append(slot)
+            self._probe(slot)
+
+    def _new_actor(self) -> Any:
+        return self._cls.remote(self.graph.spec.to_dict(), actor_graph_path(self.graph, self.runtime_env),
+                                self.session_options, self.warm_up)
+
+    def _probe(self, slot: _Slot) -> None:
+        """Ask the slot's actor who it is: it takes runs once it answers (after a start or a restart)."""
+        actor = slot.actor
+        ref = actor.info.options(concurrency_group="control").remote()
+        ref.future().add_done_callback(lambda f: self._probed(slot, actor, f))
+
+    def _probed(self, slot: _Slot, actor: Any, fut: Future) -> None:
+        exc = fut.exception()
+        with self._lock:
+            if self._closed or slot.actor is not actor:
+                return
+            if exc is None:
+                slot.info = fut.result()
+                if slot.info.get("error"):
+                    # every actor builds the same Session: it will not work anywhere
+                    self._error = f"graph '{self.name}' could not be set up in a Ray actor: {slot.info['error']}"
+                    slot.state = "failed"
+                else:
+                    slot.state = "idle"
+            else:
+                slot.deaths += 1
+                if slot.deaths >= REPLACE_TRIES:
+                    slot.state = "failed"
+                    self._error = f"Ray actors of graph '{self.name}' keep dying: {unwrap(exc)}"
+                else:  # beyond Ray's restarts (or killed for good): a new actor in its place
+                    log.warning("Ray actor %d of graph '%s' is gone (%s); starting another",
+                                slot.index, self.name, exc)
+                    slot.actor = self._new_actor()
+                    slot.state = "starting"
+                    self._probe(slot)
+                    return
+            self._changed.notify_all()
+        self._dispatch()
+
+    def ready(self) -> bool:
+        with self._lock:
+            return not self._closed and any(s.state in ("idle", "busy") for s in self._slots)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Start, then wait until every actor has built its Session (False on time-out or error)."""
+        self.start()
+        with self._lock:
+            self._changed.wait_for(lambda: self._closed or all(s.state not in ("starting",) for s in self._slots),
+                                   timeout)
+            return self.ready() and self._error is None
+
+    def health(self) -> Mapping[str, Any]:
+        with self._lock:
+            warm = next((s.info["warm_up_error"] for s in self._slots if s.info.get("warm_up_error")), None)
+            return {"ready": self.ready(), "error": self._error, "kind": self.kind, "warm_up_error": warm,
+                    "started": self._started, "workers": self.workers, "pids": self.worker_pids(),
+                    "actors": [{"state": s.state, "pid": s.info.get("pid"), "host": s.info.get("host")}
+                               for s in self._slots],
+                    "queued": len(self._queue)}
+
+    def worker_pids(self) -> list[int | None]:
+        """The process id of each actor, as it last said (None while it starts)."""
+        with self._lock:
+            return [s.info.get("pid") for s in self._slots]
+
+    def close(self) -> None:
+        import ray
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            queued, self._queue = list(self._queue), collections.deque()
+            busy = [s.run for s in self._slots if s.run is not None]
+            slots = list(self._slots)
+            self._changed.notify_all()
+        for r in queued:
+            r.settle(exc=EngineError(f"the Ray engine of graph '{self.name}' was closed before the run started"))
+        for r in busy:
+            r.settle(exc=Cancelled("the engine was closed"))
+        # each actor stops its runs and their programs, and closes its Session, before it is killed
+        closing = [s.actor.close.options(concurrency_group="control").remote() for s in slots]
+        try:
+            ray.wait(closing, num_returns=len(closing), timeout=CLOSE_WAIT_S)
+        except Exception:
+            pass
+        for s in slots:
+            try:
+                ray.kill(s.actor, no_restart=True)
+            except Exception:
+                pass
+        if self._acquired:
+            self._acquired = False
+            release_ray()
+
+    # -- runs
+
+    def submit(self, feeds: Mapping[str, Any], fetches: Sequence[str] | None = None, *,
+               token: CancelToken | None = None) -> Run:
+        if not self._started:
+            self.start()
+        if isinstance(fetches, str):
+            fetches = (fetches,)
+        with self._lock:  # numbered in queue order: each actor gets its runs in increasing numbers
+            r = _RayRun(next(self._tasks), dict(feeds), None if fetches is None else tuple(fetches),
+                        token or CancelToken())
+            if self._closed:
+                raise EngineError(f"the Ray engine of graph '{self.name}' is closed")
+            if self._error and not any(s.state not in ("failed",) for s in self._slots):
+                raise EngineError(self._error)
+            self._queue.append(r)
+        r.unregister = r.token.on_cancel(lambda: self._cancel(r))
+        self._dispatch()
+        return Run(r.future, r.token, lambda: self._running(r))
+
+    def _dispatch(self) -> None:
+        launch = []
+        with self._lock:
+            if self._closed:
+                return
+            for slot in self._slots:
+                if slot.state != "idle":
+                    continue
+                while self._queue:
+                    r = self._queue.popleft()
+                    if r.future.done():
+                        continue
+                    slot.state, slot.run, r.slot = "busy", r, slot
+                    launch.append((slot, slot.actor, r))
+                    break
+            if self._queue and all(s.state == "failed" for s in self._slots):
+                failed, self._queue = list(self._queue), collections.deque()
+            else:
+                failed = []
+        for r in failed:
+            r.settle(exc=EngineError(self._error or f"no Ray actor can run graph '{self.name}'"))
+        for slot, actor, r in launch:
+            ref = actor.run.remote(r.task, r.feeds, r.fetches)
+            ref.future().add_done_callback(lambda f, s=slot, a=actor, r=r: self._finished(s, a, r, f))
+
+    def _finished(self, slot: _Slot, actor: Any, r: _RayRun, fut: Future) -> None:
+        exc = fut.exception()
+        if exc is None:
+            r.settle(fut.result())
+        else:
+            err = unwrap(exc)
+            if isinstance(err, WorkerDied) and (r.killed or r.token.is_set()):
+                err = Cancelled(r.token.reason or "cancelled")
+            r.settle(exc=err)
+        with self._lock:
+            if slot.actor is not actor or slot.run is not r:
+                return
+            slot.run = None
+            r.slot = None
+            if exc is not None and isinstance(unwrap(exc), WorkerDied):
+                slot.state = "recovering"  # Ray restarts it; it takes runs again once it answers
+                slot.info = {}
+                recover = True
+            else:
+                slot.state, slot.deaths = "idle", 0
+                recover = False
+        if recover:
+            self._probe(slot)
+        else:
+            self._dispatch()
+
+    def _cancel(self, r: _RayRun) -> None:
+        with self._lock:
+            slot = r.slot
+            if slot is None:  # not given to an actor yet: it never starts
+                try:
+                    self._queue.remove(r)
+                except ValueError:
+                    pass
+                actor = None
+            else:
+                actor = slot.actor
+        if actor is None:
+            r.settle(exc=Cancelled(r.token.reason))
+            return
+        actor.cancel.options(concurrency_group="control").remote(r.task, r.token.reason)
+        timer = threading.Timer(CANCEL_GRACE_S, self._kill_if_still, (r, actor))
+        timer.daemon = True
+        timer.start()
+
+    def _kill_if_still(self, r: _RayRun, actor: Any) -> None:
+        """The run ignored its token: kill its actor (Ray restarts it), the run ends as cancelled."""
+        import ray
+        with self._lock:
+            if self._closed or r.slot is None or r.slot.actor is not actor:
+                return
+            r.killed = True
+        log.warning("run %d of graph '%s' did not stop %.1f s after its cancel: killing its Ray actor",
+                    r.task, self.name, CANCEL_GRACE_S)
+        try:
+            ray.kill(actor, no_restart=False)
+        except Exception:
+            pass
+
+    def _running(self, r: _RayRun) -> str | None:
+        import ray
+        with self._lock:
+            actor = r.slot.actor if r.slot is not None else None
+        if actor is None:
+            return None
+        try:
+            return ray.get(actor.running.options(concurrency_group="control").remote(r.task),
+                           timeout=RUNNING_WAIT_S)
+        except Exception:
+            return None
