@@ -17,6 +17,9 @@ about 1x); on a GPU it would. `run` is one forward pass of one utterance;
 equals its own forward pass (checked below). `--clients` threads each call `Session.run`
 `--requests` times, one after another (a closed loop, as clients waiting for answers do); the two
 variants take turns for `--rounds` rounds, so a busy machine slows both alike.
+A batch starts as soon as every run in flight has joined it, so in this closed loop batches come
+in pairs: the clients of a big batch, back with new runs, collect behind the few that came back
+first, which go at once when the big batch ends (mean batch size about half of `--clients`).
 Reported: requests per second (median over rounds), latency p50/p99 (all rounds), mean batch
 size; target: dynamic batching at least 3x the throughput without it.
 """

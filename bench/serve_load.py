@@ -2,6 +2,12 @@
 
     python bench/serve_load.py [--requests 400] [--heavy-requests 24] [--clients 1,8,32] [--workers 1]
                                [--concurrency 4] [--heavy-engine thread|local] [--heavy asr|vc|resynth|none]
+                               [--engine thread|local|ray]
+
+`--engine ray` runs the Ray Serve comparison instead (bench/serve_ray.py: `modulespack serve
+--engine ray` against bare Ray Serve), with the options both take (--requests, --heavy-requests,
+--clients, --concurrency, --warmup, --rounds, --heavy) passed on as given; serve_ray.py's own
+defaults otherwise. `--engine local` serves every graph on worker processes.
 
 Two servers run under the same uvicorn settings (a subprocess each, 127.0.0.1, a free port, `--workers`
 processes, log level warning):
@@ -228,7 +234,9 @@ def start_modulespack(files: list[Path], port: int, args: argparse.Namespace, lo
     cmd = [sys.executable, "-m", "modulespack.cli", "serve", *map(str, files), "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(args.workers), "--log-level", "warning",
            "--concurrency", str(args.concurrency), "--timeout", "300"]
-    if args.heavy_executor in ("process", "local") and len(files) > 1:
+    if args.engine == "local":
+        cmd += ["--engine", "local"]
+    elif args.heavy_executor in ("process", "local") and len(files) > 1:
         cmd += ["--engine-graph", f"{files[1].stem}=local"]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO)
     _wait(proc, f"http://127.0.0.1:{port}/readyz", log)
@@ -293,6 +301,37 @@ def speech_wav(path: Path) -> None:
     path.write_bytes(wav_to_bytes(x.astype(np.float32), sr))
 
 
+RAY_OPTIONS = ("--requests", "--heavy-requests", "--clients", "--concurrency", "--warmup", "--rounds", "--heavy")
+
+
+def ray_argv(argv: list[str]) -> list[str]:
+    """The options of `argv` that serve_ray.py takes too (as given: its own defaults otherwise);
+    ValueError for one that has no meaning on Ray Serve."""
+    out, i = [], 0
+    while i < len(argv):
+        name, eq, _ = argv[i].partition("=")
+        takes = 0 if eq else 1  # every option here has a value, after '=' or as the next word
+        if name == "--engine":
+            pass
+        elif name in RAY_OPTIONS:
+            out += argv[i:i + 1 + takes]
+        else:
+            raise ValueError(f"{name} has no meaning with --engine ray (options: {', '.join(RAY_OPTIONS)})")
+        i += 1 + takes
+    return out
+
+
+def on_ray(argv: list[str]) -> int:
+    try:
+        forwarded = ray_argv(argv)
+    except ValueError as e:
+        print(f"serve_load.py: {e}", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import serve_ray
+    return serve_ray.main(forwarded)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=400, help="requests per point, trivial graph (default 400)")
@@ -303,6 +342,9 @@ def main() -> int:
     ap.add_argument("--heavy-executor", "--heavy-engine", choices=("thread", "local", "process"), default="thread",
                     help="how modulespack runs the speech graph (process: pocketsphinx holds the GIL)")
     ap.add_argument("--heavy", choices=("auto", "asr", "vc", "resynth", "none"), default="auto")
+    ap.add_argument("--engine", choices=("thread", "local", "ray"), default="thread",
+                    help="where modulespack runs the graphs: thread (default), local (worker processes), or "
+                         "ray: the Ray Serve comparison of bench/serve_ray.py instead")
     ap.add_argument("--warmup", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5,
                     help="measurements per arith point, alternating servers; the best of each is shown (default 5)")
@@ -315,6 +357,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.drive:
         return drive_main(args)
+    if args.engine == "ray":
+        return on_ray(sys.argv[1:])
 
     clients = [int(c) for c in args.clients.split(",") if c]
     heavy = pick_heavy(args.heavy)

@@ -91,7 +91,8 @@ def wait_ready(url: str) -> None:
     raise SystemExit(f"{url} not ready within {STARTUP_S} s")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """`argv`: the options (default: the command line); `serve_load.py --engine ray` passes its own."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=200, help="requests per point, trivial graph (default 200)")
     ap.add_argument("--heavy-requests", type=int, default=16, help="requests per point, ASR graph (default 16)")
@@ -101,7 +102,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="measurements per arith point (best shown; default 3)")
     ap.add_argument("--heavy-rounds", type=int, default=2, help="measurements per ASR point (default 2)")
     ap.add_argument("--heavy", choices=("auto", "asr", "vc", "resynth", "none"), default="asr")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     import ray
 

@@ -112,7 +112,7 @@ def default_failures(outputs: dict[str, str]) -> str:
 def cmd_batch(args: argparse.Namespace) -> int:
     from ..core import GraphError, build_graph
     from ..engines.base import EngineError
-    from ..engines.batch import BatchSummary, done_already, make_items, run_batch, write_failures
+    from ..engines.batch import BatchSummary, done_already, failure_line, make_items, run_batch, write_failures
     from ..io import read_list
 
     try:
@@ -157,9 +157,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     summary = BatchSummary()
+    try:
+        os.remove(failures_path)   # the last run's failures: this run's are written as they happen
+    except FileNotFoundError:
+        pass
     # finished ones counted from the start, so that the rate and ETA are those of the work left
     bar = tqdm(total=len(items), initial=sum(map(done_already, items)), unit="utt", desc=graph.name,
                disable=args.quiet, dynamic_ncols=True)
+    log = None   # the failures file, appended to and flushed per failure: a Ctrl-C or a kill keeps them
     try:
         for r in run_batch(graph, items, engine=args.engine, workers=args.workers, address=args.address,
                            wav_format=args.wav_format, runtime_env=runtime_env):
@@ -169,15 +174,21 @@ def cmd_batch(args: argparse.Namespace) -> int:
             bar.set_postfix(done=summary.done, skipped=summary.skipped, failed=summary.failed, refresh=False)
             if r.status == "failed":
                 bar.write(f"failed: {r.name}: {r.error}")
+                if log is None:
+                    os.makedirs(os.path.dirname(failures_path) or ".", exist_ok=True)
+                    log = open(failures_path, "a", encoding="utf-8", newline="\n")
+                log.write(failure_line(r.name, r.error or "failed"))
+                log.flush()
     except EngineError as e:
         bar.close()
         err(f"error: the {args.engine} engine cannot run {args.file}: {e}")
         return EXIT_FAIL
+    finally:
+        if log is not None:
+            log.close()
     bar.close()
     if summary.failures:
-        write_failures(failures_path, summary.failures)
-    elif os.path.exists(failures_path):
-        os.remove(failures_path)   # the file lists the last run's failures: none now
+        write_failures(failures_path, summary.failures)   # the same lines, whole (atomic)
     print(summary.text())
     if summary.failures:
         print(f"{summary.failed} failed: see {failures_path}")

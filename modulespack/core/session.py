@@ -9,7 +9,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any, Iterable, Mapping
 
-from .batching import Batcher
+from .batching import Arrivals, Batcher
 from .build import BuiltGraph, build_graph
 from .cancel import CURRENT, CancelToken
 from .errors import Cancelled, FeedError, GraphError, Problem
@@ -76,6 +76,7 @@ class Session:
         # nodes with `batch:` in the graph file: concurrent runs of this Session are grouped there
         self.batchers = {n: Batcher(self.modules[n], node.batch["max_size"], node.batch["max_wait_s"])
                          for n, node in self.graph.nodes.items() if node.batch}
+        self._plan_batchers: dict[Any, tuple[Batcher, ...]] = {}  # plan key -> batchers it reaches
 
     def _instantiate(self) -> dict[str, Any]:
         modules, problems = {}, []
@@ -142,20 +143,35 @@ class Session:
         token = CURRENT.get() if cancel is None else cancel
         hooks = HOOKS.get()
         t0 = perf_counter()
-        pool = self.parallel and plan.branches and (self.parallel is True or plan.wants_pool(self))
-        if token is None and hooks is None:
-            timings = self._run_parallel(plan, vals) if pool else self._run_inline(plan, vals)
-        else:  # watched: checks the token and calls the hooks at each node
-            reset = CURRENT.set(cancel) if cancel is not None else None
-            try:
-                if pool:
-                    timings = self._run_parallel(plan, vals, token, hooks)
-                else:
-                    timings = self._run_watched(plan, vals, token, hooks)
-            finally:
-                if reset is not None:
-                    CURRENT.reset(reset)
+        # counted in flight at the batched nodes it will reach, so that their batches need not wait
+        # for it once it is there or has ended (only Sessions with batchers pay for this)
+        arrivals = self._arrivals(key, plan) if self.batchers else None
+        try:
+            pool = self.parallel and plan.branches and (self.parallel is True or plan.wants_pool(self))
+            if token is None and hooks is None:
+                timings = self._run_parallel(plan, vals) if pool else self._run_inline(plan, vals)
+            else:  # watched: checks the token and calls the hooks at each node
+                reset = CURRENT.set(cancel) if cancel is not None else None
+                try:
+                    if pool:
+                        timings = self._run_parallel(plan, vals, token, hooks)
+                    else:
+                        timings = self._run_watched(plan, vals, token, hooks)
+                finally:
+                    if reset is not None:
+                        CURRENT.reset(reset)
+        finally:
+            if arrivals is not None:
+                arrivals.close()
         return Result({k: vals[s] for k, s in plan.fetch_slots}, timings, perf_counter() - t0)
+
+    def _arrivals(self, key: Any, plan: Plan) -> Arrivals | None:
+        batchers = self._plan_batchers.get(key)
+        if batchers is None:
+            batchers = tuple(self.batchers[s[0]] for s in plan.steps if s[0] in self.batchers)
+            if len(self._plan_batchers) < 256:
+                self._plan_batchers[key] = batchers
+        return Arrivals(batchers) if batchers else None
 
     def _run_inline(self, plan: Plan, vals: list) -> dict[str, float]:
         timings = {}

@@ -14,10 +14,14 @@ An engine runs ONE validated graph. It raises the core's own errors (`FeedError`
 from __future__ import annotations
 
 import abc
+import time
 from concurrent.futures import Future
 from typing import Any, Callable, Mapping, Sequence
 
 from ..core import BuiltGraph, CancelToken, Result
+
+
+READY_POLL_S = 0.05  # how often the default `wait_ready` looks
 
 
 class WorkerDied(RuntimeError):
@@ -69,6 +73,17 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def ready(self) -> bool:
         """Can a run start now?"""
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Start, then wait until a run can start (False on time-out, or when health() reports an
+        error: the graph cannot be set up). Engines that can wait on an event override this."""
+        self.start()
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.ready():
+            if self.health().get("error") or (end is not None and time.monotonic() >= end):
+                return False
+            time.sleep(READY_POLL_S)
+        return True
 
     def health(self) -> Mapping[str, Any]:
         """What a readiness probe or an operator wants to know: at least `ready` and `error`."""

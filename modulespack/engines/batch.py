@@ -333,7 +333,14 @@ def _run_engine(graph: Any, todo: list, kind: str, workers: int, fetches: Sequen
     from .base import EngineError, WorkerDied
 
     eng = _make_engine(kind, graph, workers, opts)
-    eng.start()
+    try:
+        eng.start()
+    except EngineError:
+        eng.close()
+        raise
+    except Exception as e:  # the thread engine's GraphError: a module cannot be set up here
+        eng.close()
+        raise EngineError(_error_text(e)) from e
     pending: dict[Any, tuple[Mapping[str, Any], int, Any]] = {}   # future -> (item, tries so far, Run)
     queue = list(reversed(todo))
     window = 2 * workers   # enough queued that no worker waits for the driver
@@ -360,8 +367,8 @@ def _run_engine(graph: Any, todo: list, kind: str, workers: int, fetches: Sequen
                 item, tries, _ = pending.pop(fut)
                 try:
                     outcome = fut.result()
-                except EngineError:   # nothing can run (the graph cannot be set up in a worker)
-                    raise
+                except EngineError:   # nothing can run (the graph cannot be set up, no worker can start):
+                    raise             # the local engine fails every queued run with it, so this wait ends
                 except WorkerDied as e:
                     if tries < retries:
                         failed = submit(item, tries + 1)
@@ -425,10 +432,14 @@ class BatchSummary:
         return line
 
 
+def failure_line(name: str, error: str) -> str:
+    return f"{name}\t{' '.join(error.split())}\n"
+
+
 def write_failures(path: str | os.PathLike, failures: Sequence[tuple[str, str]]) -> None:
     """The failures file: `name TAB error`, one line each, written atomically."""
     from ..io import atomic_open
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.writelines(f"{n}\t{' '.join(e.split())}\n" for n, e in failures)
+        f.writelines(failure_line(n, e) for n, e in failures)

@@ -45,8 +45,18 @@ START_METHOD = "spawn"  # a fresh interpreter: a fork would copy the parent's th
 CANCEL_GRACE_S = 2.0    # a cancelled run ends within this, or its worker is killed (and replaced)
 POLL_S = 0.1            # how often a busy worker's thread looks for a cancel of its run
 EXIT_WAIT_S = 3.0       # a worker asked to stop exits within this, or is killed
-START_TRIES = 3         # a worker dying this many times in a row before it is ready: the pool is in error
+START_TRIES = 3         # a worker dying this many times in a row before any was ready: the pool has failed
+START_TIMEOUT_S = 600.0  # a worker not ready within this (building its Session) is killed: the pool has failed
 STOPPING = "the engine is stopping"
+MAIN_GUARD = ("a script that starts a local engine must do so under if __name__ == '__main__': each worker "
+              "process imports the script again, and would start workers of its own")
+
+
+def check_not_bootstrapping() -> None:
+    """Refuse to start workers from a worker that is still importing the parent's main script
+    (multiprocessing raises there, and retrying would never end)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise EngineError(f"cannot start a local engine while a worker process is starting: {MAIN_GUARD}")
 
 
 class _Job:
@@ -136,7 +146,9 @@ class _Pool:
     """One set of workers, a thread each, and the queue of runs no worker has taken yet. `stop` ends it."""
 
     def __init__(self, spec: dict, path: str | None, n: int, session_options: Mapping[str, Any],
-                 warm_up: Callable[[Any], None] | None):
+                 warm_up: Callable[[Any], None] | None, start_timeout: float = START_TIMEOUT_S):
+        check_not_bootstrapping()
+        self.start_timeout = start_timeout
         self.ctx = multiprocessing.get_context(START_METHOD)
         self.spec, self.path, self.session_options, self.warm_up = spec, path, dict(session_options), warm_up
         self.slots = self.ctx.Array("c", n * worker.SLOT, lock=False)
@@ -146,8 +158,10 @@ class _Pool:
         self.stopping = False
         self.warm = threading.Event()            # every worker has been ready once (or the pool failed)
         self.error: str | None = None            # no worker could start, or build the Session
+        self.failed = False                      # no worker could start: for good, every run fails
         self.warm_up_error: str | None = None    # the warm-up failed (runs may work all the same)
         self._ready: set[int] = set()
+        self._exitcode: int | None = None        # of the last worker that exited before it was ready
         self.threads = [threading.Thread(target=self._drive, args=(i,), name=f"engine-worker-{i}", daemon=True)
                         for i in range(n)]
         for t in self.threads:
@@ -158,7 +172,9 @@ class _Pool:
     def submit(self, job: _Job) -> None:
         with self.cond:
             if self.stopping:
-                raise Cancelled(STOPPING)
+                raise EngineError("the local engine is closed")
+            if self.failed:
+                raise EngineError(self.error or "the local engine could not start its workers")
             self.queue.append(job)
             self.cond.notify()
 
@@ -195,28 +211,45 @@ class _Pool:
         """Keep worker `i` running and fed until the pool stops; start it again when it dies, or when
         this thread meets an error it does not expect (the run it had fails, not the thread)."""
         tries = 0
-        while not self.stopping:
+        while not self.stopping and not self.failed:
             try:
                 w = self._start(i)
+            except _Permanent as e:
+                self._fail(str(e))
+                return
             except Exception:
                 log.exception("worker process %d could not be started", i)
                 w = None
             if w is None:
+                if self.failed:
+                    return
                 tries += 1
-                if tries >= START_TRIES and not self.warm.is_set():
-                    self.error = f"worker process {i} exited before it was ready, {tries} times (see the log)"
-                    self.warm.set()
+                if tries >= START_TRIES:
+                    # exit code 1: an exception, e.g. the script without a main guard raising EngineError
+                    hint = f"; {MAIN_GUARD}" if self._exitcode == 1 else ""
+                    if self._fail(f"worker process {i} exited before it was ready, {tries} times "
+                                  f"(exit code {self._exitcode}; see the log){hint}", unless_ready=True):
+                        return
+                    if not self.warm.is_set():  # others serve: wait_ready() need not wait for this one
+                        log.error("worker process %d exited before it was ready, %d times: the engine "
+                                  "runs with fewer workers while it is tried again", i, tries)
+                        self.warm.set()
                 with self.cond:
                     self.cond.wait_for(lambda: self.stopping, timeout=min(10.0, 0.5 * 2 ** tries))
                 continue
             tries = 0
             with self.cond:
-                self.workers[i] = w
-                self.error = w.info.get("error")  # None: runs can be served (again)
-                self.warm_up_error = self.warm_up_error or w.info.get("warm_up_error")
-                self._ready.add(i)
-                if len(self._ready) == len(self.workers):
-                    self.warm.set()
+                failed = self.failed  # another worker gave up meanwhile: the pool is over
+                if not failed:
+                    self.workers[i] = w
+                    self.error = w.info.get("error")  # None: runs can be served (again)
+                    self.warm_up_error = self.warm_up_error or w.info.get("warm_up_error")
+                    self._ready.add(i)
+                    if len(self._ready) == len(self.workers):
+                        self.warm.set()
+            if failed:
+                self._retire(w)
+                return
             try:
                 self._serve(w)
             except Exception:
@@ -228,6 +261,22 @@ class _Pool:
                         self.workers[i] = None
                 self._retire(w)
 
+    def _fail(self, error: str, unless_ready: bool = False) -> bool:
+        """No worker can start: refuse every run from now on, and fail those waiting. With
+        `unless_ready`, only if no worker was ever ready (else the others serve): False then."""
+        with self.cond:
+            if unless_ready and self._ready:
+                return False
+            self.error, self.failed = error, True
+            queued = list(self.queue)
+            self.queue.clear()
+            self.cond.notify_all()
+        log.error("the local engine cannot start its workers: %s", error)
+        self.warm.set()
+        for job in queued:
+            job.settle(exc=EngineError(error))
+        return True
+
     def _start(self, i: int) -> _Worker | None:
         parent, child = self.ctx.Pipe()
         tmp = tempfile.mkdtemp(prefix=f"modulespack-worker-{i}-")
@@ -236,23 +285,32 @@ class _Pool:
                                    self.warm_up))
         try:
             p.start()
-        except Exception:
-            log.exception("worker process %d could not be started", i)
+        except Exception as e:
             parent.close()
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, RuntimeError) and "bootstrapping" in str(e):  # would fail on every try
+                raise _Permanent(f"worker process {i} cannot be started: {MAIN_GUARD}") from e
+            log.exception("worker process %d could not be started", i)
             return None
         finally:
             child.close()  # the worker holds the only other end: its death is an EOF here
         w = _Worker(i, p, parent, tmp)
+        deadline = monotonic() + self.start_timeout
         try:
-            while not self.stopping:
+            while not self.stopping and not self.failed:
                 if parent.poll(0.2):
                     msg = parent.recv()
                     if msg[0] == "ready":
                         w.info = msg[1]
                         return w
+                elif monotonic() > deadline:
+                    w.kill()
+                    self._retire(w)
+                    raise _Permanent(f"worker process {i} was not ready within {self.start_timeout:g} s "
+                                     f"(building the graph's Session); it was killed")
         except (EOFError, OSError):
             p.join(1.0)
+            self._exitcode = p.exitcode
             log.error("worker process %d (pid %s) exited with %s before it was ready", i, p.pid, p.exitcode)
         self._retire(w)
         return None
@@ -381,17 +439,24 @@ class _Pool:
         shutil.rmtree(w.tmp, ignore_errors=True)  # what a killed worker could not remove
 
 
+class _Permanent(Exception):
+    """A worker cannot be started, and trying again would not help."""
+
+
 class _PoolSlot:
-    """Where a LocalEngine keeps its current pool; what its finalizer stops (which must not hold the
+    """Where a LocalEngine keeps its current pool, and whether it is closed (both under `lock`, so a
+    close is never undone by a submit racing it); what its finalizer stops (which must not hold the
     engine itself, or it would keep it alive)."""
-    __slots__ = ("pool", "lock")
+    __slots__ = ("pool", "lock", "closed")
 
     def __init__(self) -> None:
         self.pool: _Pool | None = None
         self.lock = threading.Lock()
+        self.closed = False
 
     def stop(self) -> None:
         with self.lock:
+            self.closed = True
             pool, self.pool = self.pool, None
         if pool is not None:
             pool.stop()
@@ -405,15 +470,18 @@ class LocalEngine(Engine):
 
     An engine that is never closed (an app mounted without lifespan events) is closed when it is
     collected or at interpreter exit, so no worker process or temporary folder outlives it.
-    `close()` then `start()` starts a fresh set of workers."""
+    After `close()` runs are refused (EngineError) until `start()`, which starts a fresh set of
+    workers. `start_timeout`: seconds a worker may take to build its Session before the engine fails."""
 
     kind = "local"
 
     def __init__(self, graph: BuiltGraph, *, workers: int | None = None,
                  session_options: Mapping[str, Any] | None = None,
-                 warm_up: Callable[[Any], None] | None = None, **options: Any):
+                 warm_up: Callable[[Any], None] | None = None, start_timeout: float = START_TIMEOUT_S,
+                 **options: Any):
         super().__init__(graph, workers=workers, session_options=session_options, **options)
         self.workers = max(1, int(workers or os.cpu_count() or 1))
+        self.start_timeout = float(start_timeout)
         self.session_options = dict(session_options or {})
         self.warm_up = warm_up
         # workers get the spec as a dict, not the file (an edit after start-up changes nothing): check
@@ -423,24 +491,23 @@ class LocalEngine(Engine):
         parse_graph(self._spec, graph.spec.path)
         self._slot = _PoolSlot()
         self._tasks = itertools.count(1)
-        self._closed = False
         weakref.finalize(self, self._slot.stop)  # at exit too: daemon threads and workers get no other chance
 
     def start(self) -> None:
-        self._closed = False
-        if self._slot.pool is None:
-            with self._slot.lock:
-                if self._slot.pool is None:
-                    self._slot.pool = _Pool(self._spec, self._path, self.workers, self.session_options,
-                                            self.warm_up)
+        """Start the workers (again, after `close()`)."""
+        self._pool(restart=True)
 
-    def _pool(self) -> _Pool:
-        if self._closed:
-            raise EngineError(f"graph '{self.name}': the local engine is closed")
-        self.start()
-        pool = self._slot.pool
-        assert pool is not None
-        return pool
+    def _pool(self, restart: bool = False) -> _Pool:
+        check_not_bootstrapping()
+        with self._slot.lock:
+            if restart:
+                self._slot.closed = False
+            elif self._slot.closed:
+                raise EngineError(f"graph '{self.name}': the local engine is closed")
+            if self._slot.pool is None:
+                self._slot.pool = _Pool(self._spec, self._path, self.workers, self.session_options,
+                                        self.warm_up, self.start_timeout)
+            return self._slot.pool
 
     def ready(self) -> bool:
         pool = self._slot.pool
@@ -484,11 +551,13 @@ class LocalEngine(Engine):
         token = token if token is not None else CancelToken()
         job = _Job(next(self._tasks), dict(feeds), tuple(fetches) if fetches is not None else None, token,
                    pool.slots)
-        pool.submit(job)
+        try:
+            pool.submit(job)
+        except EngineError as e:  # closed, or the workers failed, since the checks above
+            raise EngineError(f"graph '{self.name}': {e}") from None
         token.on_cancel(lambda: pool.withdraw(job))
         return Run(job.future, token, job.running)
 
     def close(self) -> None:
-        """Stop the workers (cancelling their runs)."""
-        self._closed = True
+        """Stop the workers (cancelling their runs); runs are refused until `start()`."""
         self._slot.stop()

@@ -251,6 +251,14 @@ def _remote_class(resources: Mapping[str, Any], runtime_env: Mapping[str, Any] |
 # ------------------------------------------------------------------------------- the driver side
 
 
+def _kill(actor: Any) -> None:
+    import ray
+    try:
+        ray.kill(actor, no_restart=True)
+    except Exception:
+        pass
+
+
 class _RayRun:
     __slots__ = ("task", "feeds", "fetches", "token", "future", "slot", "killed", "unregister")
 
@@ -303,6 +311,7 @@ class RayEngine(Engine):
         self.runtime_env = dict(runtime_env) if runtime_env else None
         self.warm_up = warm_up
         self._lock = threading.RLock()
+        self._start_lock = threading.Lock()  # a start() that finds another under way waits for it
         self._changed = threading.Condition(self._lock)  # a slot's state changed (for wait_ready)
         self._queue: collections.deque[_RayRun] = collections.deque()
         self._slots: list[_Slot] = []
@@ -316,24 +325,38 @@ class RayEngine(Engine):
     # -- life cycle
 
     def start(self) -> None:
-        with self._lock:
-            if self._closed:
-                raise EngineError(f"the Ray engine of graph '{self.name}' is closed")
-            if self._started:
-                return
-            self._started = True
-        try:
-            acquire_ray(self.address, self.runtime_env)
-        except EngineError as e:
+        """Connect to Ray and start the actors (returns before they have built their Sessions).
+        Idempotent; after `close()` it starts afresh (a server's next lifespan)."""
+        with self._start_lock:
             with self._lock:
-                self._started, self._error = False, str(e)
-            raise
-        self._acquired = True
-        self._cls = _remote_class(graph_resources(self.graph), self.runtime_env)
-        for i in range(self.workers):
-            slot = _Slot(i, self._new_actor())
-            self._slots.append(slot)
-            self._probe(slot)
+                if self._started and not self._closed:
+                    return
+                self._started, self._closed, self._error = True, False, None
+                self._slots, self._queue = [], collections.deque()
+            try:
+                acquire_ray(self.address, self.runtime_env)
+            except EngineError as e:
+                with self._lock:
+                    self._started, self._error = False, str(e)
+                raise
+            with self._lock:
+                closed = self._closed
+                self._acquired = not closed
+            if closed:  # close() came meanwhile and saw nothing to release
+                release_ray()
+                return
+            self._cls = _remote_class(graph_resources(self.graph), self.runtime_env)
+            for i in range(self.workers):
+                actor = self._new_actor()
+                with self._lock:
+                    closed = self._closed
+                    if not closed:
+                        slot = _Slot(i, actor)
+                        self._slots.append(slot)
+                if closed:  # close() did not see this actor: it is ours to stop
+                    _kill(actor)
+                    return
+                self._probe(slot)
 
     def _new_actor(self) -> Any:
         return self._cls.remote(self.graph.spec.to_dict(), actor_graph_path(self.graph, self.runtime_env),
@@ -348,7 +371,7 @@ class RayEngine(Engine):
     def _probed(self, slot: _Slot, actor: Any, fut: Future) -> None:
         exc = fut.exception()
         with self._lock:
-            if self._closed or slot.actor is not actor:
+            if self._closed or slot.actor is not actor or slot not in self._slots:
                 return
             if exc is None:
                 slot.info = fut.result()
@@ -381,15 +404,16 @@ class RayEngine(Engine):
         """Start, then wait until every actor has built its Session (False on time-out or error)."""
         self.start()
         with self._lock:
-            self._changed.wait_for(lambda: self._closed or all(s.state not in ("starting",) for s in self._slots),
-                                   timeout)
+            self._changed.wait_for(lambda: self._closed or bool(self._slots) and all(
+                s.state != "starting" for s in self._slots), timeout)
             return self.ready() and self._error is None
 
     def health(self) -> Mapping[str, Any]:
         with self._lock:
             warm = next((s.info["warm_up_error"] for s in self._slots if s.info.get("warm_up_error")), None)
             return {"ready": self.ready(), "error": self._error, "kind": self.kind, "warm_up_error": warm,
-                    "started": self._started, "workers": self.workers, "pids": self.worker_pids(),
+                    "started": self._started and not self._closed, "workers": self.workers,
+                    "pids": self.worker_pids(),
                     "actors": [{"state": s.state, "pid": s.info.get("pid"), "host": s.info.get("host")}
                                for s in self._slots],
                     "queued": len(self._queue)}
@@ -407,25 +431,23 @@ class RayEngine(Engine):
             self._closed = True
             queued, self._queue = list(self._queue), collections.deque()
             busy = [s.run for s in self._slots if s.run is not None]
-            slots = list(self._slots)
+            slots, self._slots = list(self._slots), []
+            acquired, self._acquired = self._acquired, False  # released once, here or by start()
             self._changed.notify_all()
         for r in queued:
             r.settle(exc=EngineError(f"the Ray engine of graph '{self.name}' was closed before the run started"))
         for r in busy:
             r.settle(exc=Cancelled("the engine was closed"))
         # each actor stops its runs and their programs, and closes its Session, before it is killed
-        closing = [s.actor.close.options(concurrency_group="control").remote() for s in slots]
-        try:
-            ray.wait(closing, num_returns=len(closing), timeout=CLOSE_WAIT_S)
-        except Exception:
-            pass
-        for s in slots:
+        if slots:
+            closing = [s.actor.close.options(concurrency_group="control").remote() for s in slots]
             try:
-                ray.kill(s.actor, no_restart=True)
+                ray.wait(closing, num_returns=len(closing), timeout=CLOSE_WAIT_S)
             except Exception:
                 pass
-        if self._acquired:
-            self._acquired = False
+        for s in slots:
+            _kill(s.actor)
+        if acquired:
             release_ray()
 
     # -- runs
@@ -463,7 +485,8 @@ class RayEngine(Engine):
                     slot.state, slot.run, r.slot = "busy", r, slot
                     launch.append((slot, slot.actor, r))
                     break
-            if self._queue and all(s.state == "failed" for s in self._slots):
+            # no slots yet: a start() is under way, the runs wait for its actors
+            if self._queue and self._slots and all(s.state == "failed" for s in self._slots):
                 failed, self._queue = list(self._queue), collections.deque()
             else:
                 failed = []
@@ -483,7 +506,7 @@ class RayEngine(Engine):
                 err = Cancelled(r.token.reason or "cancelled")
             r.settle(exc=err)
         with self._lock:
-            if slot.actor is not actor or slot.run is not r:
+            if slot.actor is not actor or slot.run is not r or slot not in self._slots:
                 return
             slot.run = None
             r.slot = None

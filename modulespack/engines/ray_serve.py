@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from ray import serve
 
 from ..core import BuiltGraph, BuiltNode, Cancelled, Module, Session
-from .base import EngineError
+from .base import EngineError, WorkerDied
 from .thread import ThreadEngine
 
 DEFAULT_APP = "modulespack"
@@ -152,9 +152,12 @@ def proxy_class(node: BuiltNode, handle: Any) -> type[Module]:
             unregister = token.on_cancel(response.cancel) if token is not None else None
             try:
                 status, value = response.result()
-            except Exception:
+            except Exception as e:
                 if token is not None and token.is_set():
                     raise Cancelled(token.reason) from None
+                if _unavailable(e):  # the server's trouble, not the module's: the caller may retry
+                    raise WorkerDied(f"the deployment of node '{node.name}' could not answer: "
+                                     f"{type(e).__name__}: {e}") from e
                 raise
             finally:
                 if unregister is not None:
@@ -166,6 +169,14 @@ def proxy_class(node: BuiltNode, handle: Any) -> type[Module]:
     # errors name the module as the graph file does, wherever it runs
     NodeProxy.__name__, NodeProxy.__qualname__ = node.cls.__name__, node.cls.__qualname__
     return NodeProxy
+
+
+def _unavailable(e: BaseException) -> bool:
+    """A replica died, the deployment has none running, or it refuses more requests (back-pressure)."""
+    from ray import exceptions as rx
+    from ray.serve import exceptions as sx
+    return isinstance(e, (rx.RayActorError, sx.BackPressureError, sx.DeploymentUnavailableError,
+                          sx.ReplicaUnavailableError))
 
 
 def proxied_graph(graph: BuiltGraph, handles: Mapping[str, Any]) -> BuiltGraph:

@@ -53,23 +53,28 @@ class ThreadEngine(Engine):
         self._live: set[CancelToken] = set()
 
     def start(self) -> None:
+        """Build the Session (again, after `close()`: the only way to undo a close)."""
         with self._lock:
             self._closed = False
-            if self.session is not None:
-                return
-            try:
-                self.session = Session(self.graph, **self.session_options)
-            except Exception as e:
-                self._error = f"{type(e).__name__}: {e}"
-                raise
-            self._error = None
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"engine-{self.name}")
-            self._warm.clear()
-            self._warm_up_error = None
-            if self.warm_up is None:
-                self._warm.set()
-            else:
-                self._pool.submit(self._run_warm_up, self.session)
+            self._build()
+
+    def _build(self) -> None:
+        """Under `_lock`: the Session and the pool, if there are none."""
+        if self.session is not None:
+            return
+        try:
+            self.session = Session(self.graph, **self.session_options)
+        except Exception as e:
+            self._error = f"{type(e).__name__}: {e}"
+            raise
+        self._error = None
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"engine-{self.name}")
+        self._warm.clear()
+        self._warm_up_error = None
+        if self.warm_up is None:
+            self._warm.set()
+        else:
+            self._pool.submit(self._run_warm_up, self.session)
 
     def _run_warm_up(self, session: Session) -> None:
         try:
@@ -83,7 +88,10 @@ class ThreadEngine(Engine):
         return self.session is not None and self._warm.is_set()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
-        self.start()
+        with self._lock:
+            if self._closed:
+                raise EngineError(f"graph '{self.name}': the thread engine is closed")
+            self._build()
         return self._warm.wait(timeout)
 
     def health(self) -> Mapping[str, Any]:
@@ -93,14 +101,14 @@ class ThreadEngine(Engine):
 
     def submit(self, feeds: Mapping[str, Any], fetches: Sequence[str] | None = None, *,
                token: CancelToken | None = None) -> Run:
-        if self._closed:
-            raise EngineError(f"graph '{self.name}': the thread engine is closed")
-        if self.session is None:
+        with self._lock:  # a close() on another thread is not undone by building again here
+            if self._closed:
+                raise EngineError(f"graph '{self.name}': the thread engine is closed")
             try:
-                self.start()
+                self._build()
             except Exception as e:
                 raise EngineError(f"graph '{self.name}' cannot run: {self._error or e}") from e
-        session, pool = self.session, self._pool
+            session, pool = self.session, self._pool
         assert session is not None and pool is not None
         token = token if token is not None else CancelToken()
         tracker = Tracker()

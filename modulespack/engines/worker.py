@@ -131,7 +131,7 @@ def main(conn: Any, spec: dict, path: str | None, session_options: dict[str, Any
     if tmp is not None:
         import tempfile
         os.environ["TMPDIR"] = tempfile.tempdir = tmp
-    session, error, warm_error = _build(spec, path, session_options, warm_up)
+    session = None
     current = _Current()
     jobs: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
 
@@ -140,17 +140,18 @@ def main(conn: Any, spec: dict, path: str | None, session_options: dict[str, Any
         current.cancel(None, reason)
         kill_all()
         jobs.put(None)
-        timer = threading.Timer(EXIT_GRACE_S, os._exit, (0,))  # a run that ignores its token
+        timer = threading.Timer(EXIT_GRACE_S, _exit_now, (tmp,))  # a run that ignores its token
         timer.daemon = True
         timer.start()
 
     # on a thread: the handler interrupts the main thread, which may hold a lock `leave` needs
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=leave, args=("the worker was terminated",),
                                                               daemon=True).start())
-    conn.send(("ready", {"pid": os.getpid(), "error": error, "warm_up_error": warm_error}))
-    threading.Thread(target=_listen, args=(conn, jobs, current, leave), daemon=True,
-                     name="worker-listener").start()
-    try:
+    try:  # from here on the folder is removed however this ends (the parent may die during setup)
+        session, error, warm_error = _build(spec, path, session_options, warm_up)
+        conn.send(("ready", {"pid": os.getpid(), "error": error, "warm_up_error": warm_error}))
+        threading.Thread(target=_listen, args=(conn, jobs, current, leave), daemon=True,
+                         name="worker-listener").start()
         while True:
             job = jobs.get()
             if job is None:
@@ -169,9 +170,19 @@ def main(conn: Any, spec: dict, path: str | None, session_options: dict[str, Any
                 session.close()
             except Exception:
                 pass
-        if tmp is not None:  # the parent removes it too, unless it was killed (kill -9 of a batch run)
-            import shutil
-            shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp)
+
+
+def _remove(tmp: str | None) -> None:
+    if tmp is not None:  # the parent removes it too, unless it was killed (kill -9 of a batch run)
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _exit_now(tmp: str | None) -> None:
+    """End a worker whose run does not stop: os._exit skips `main`'s finally, so clean up first."""
+    _remove(tmp)
+    os._exit(0)
 
 
 def _build(spec: dict, path: str | None, session_options: dict[str, Any],

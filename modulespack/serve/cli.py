@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 ENV_KEY = "MODULESPACK_API_KEY"
+START_TIMEOUT_S = 120.0  # how long start-up waits for every graph's engine to be set up
 ENV_CONFIG = "MODULESPACK_SERVE_CONFIG"  # JSON create_app options, for `app_from_env` (uvicorn --factory)
 
 EPILOG = """\
@@ -83,7 +84,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "read without the key (by default they need it, so a browser cannot open /docs)")
     p.add_argument("--private-docs", action="store_true", help=argparse.SUPPRESS)  # the default now
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    p.add_argument("--check", action="store_true", help="load and build every graph, then exit")
+    p.add_argument("--check", action="store_true", help="load every graph, set its modules up and run its first example, then exit (1 if a graph cannot run)")
     p.set_defaults(func=cmd_serve)
     return p
 
@@ -155,10 +156,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"modulespack serve: {e}", file=sys.stderr)
         return 2
-    names = ", ".join(app.state.modulespack.graphs)
+    state = app.state.modulespack
+    names = ", ".join(state.graphs)
+    # every module set up (and every first example run) before anything is served: a graph that
+    # cannot run stops start-up here rather than answer 503 forever
+    try:
+        errors, warm_errors = state.start_engines(START_TIMEOUT_S)
+    except BaseException:
+        state.shutdown()
+        raise
     if args.check:
-        print(f"ok: {len(app.state.modulespack.graphs)} graph(s): {names}")
+        errors.update({n: f"its example failed: {w}" for n, w in warm_errors.items() if n not in errors})
+        state.shutdown()
+    elif errors or args.workers > 1:  # each uvicorn worker builds its own engines
+        state.shutdown()
+    if errors:
+        print(f"modulespack serve: {len(errors)} graph(s) cannot run:", file=sys.stderr)
+        for n, err in errors.items():
+            print(f"  - graph '{n}' ({state.graphs[n].path}): {err}", file=sys.stderr)
+        return 1
+    if args.check:
+        print(f"ok: {len(state.graphs)} graph(s): {names}")
         return 0
+    for n, w in warm_errors.items():
+        print(f"modulespack serve: graph '{n}': {w} (the graph is served)", file=sys.stderr)
     import uvicorn
 
     print(f"serving {names} on http://{args.host}:{args.port}/ (API docs: /docs)", file=sys.stderr)
@@ -168,5 +189,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run("modulespack.serve.cli:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level)
     else:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        try:
+            uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        finally:  # the lifespan closes them too, unless uvicorn stopped before it ran (port taken)
+            state.shutdown()
     return 0

@@ -101,6 +101,10 @@ class Dispatcher:
             log.info("graph %s: %s", name, e)
             return ServeError(422, str(e), graph=name, port=e.inputs[0] if e.inputs else None,
                               inputs=list(e.inputs), node=e.node, module=e.module, node_port=e.port, kind="input")
+        if isinstance(e, NodeError) and isinstance(e.cause, WorkerDied):  # e.g. a node's Serve replica died
+            log.warning("graph %s: %s", name, e)
+            return ServeError(503, f"graph '{name}': {e}; try again", graph=name, node=e.node, module=e.module,
+                              kind="worker", headers={"Retry-After": str(RETRY_AFTER_S)})
         if isinstance(e, NodeError):
             log.error("graph %s: %s\n%s", name, e, e.traceback)
             return ServeError(500, str(e), graph=name, node=e.node, module=e.module, kind="node",

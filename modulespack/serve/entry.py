@@ -47,6 +47,9 @@ class GraphEntry:
         for n, dt in timings.items():
             old = cost.get(n)
             cost[n] = dt if old is None else 0.8 * old + 0.2 * dt
+        self.recent_s = sum(cost.values())
+
+    recent_s: float | None = None  # recent seconds of work per run (its nodes' times), None before any
 
     def slowest(self) -> str | None:
         return max(self.cost, key=self.cost.__getitem__) if self.cost else None

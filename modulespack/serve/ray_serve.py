@@ -41,13 +41,24 @@ class Ingress:
         return create_app(opts.pop("paths"), engine=ENGINE_KIND, **opts)
 
 
-def graphs_of(paths: Any) -> list:
-    """Every graph the app will serve, validated here as the server will (GraphLoadError listing
-    every problem), so a bad file fails the command before anything is deployed."""
-    from .catalog import close_all, load_graphs
+LIMITS = ("concurrency", "max_audio_seconds", "max_text_chars")  # the options that decide how examples decode
 
-    entries = load_graphs(paths)  # engines made, not started: no Session is built here
-    close_all(entries.values())
+
+def graphs_of(paths: Any, **limits: Any) -> list:
+    """Every graph the app will serve, validated here as the server will, examples included
+    (GraphLoadError listing every problem), so a bad file fails the command before anything is
+    deployed rather than in every replica."""
+    from .catalog import close_all, load_graphs
+    from .errors import GraphLoadError
+    from .examples import load_examples
+
+    entries = load_graphs(paths, **limits)  # engines made, not started: no Session is built here
+    try:
+        problems = [p for e in entries.values() for p in load_examples(e.graph, e.form)[1]]
+    finally:
+        close_all(entries.values())
+    if problems:
+        raise GraphLoadError(problems)
     return [e.graph for e in entries.values()]
 
 
@@ -55,7 +66,8 @@ def build_app(options: Mapping[str, Any], *, replicas: int = 1, num_cpus: float 
               max_ongoing_requests: int = 100) -> Any:
     """The Serve application: the HTTP ingress (`replicas` copies, `num_cpus` each) and every
     `deploy:` node of the graphs in `options["paths"]`."""
-    nodes = [app for g in graphs_of(options["paths"]) for app in node_deployments(g).values()]
+    limits = {k: options[k] for k in LIMITS if options.get(k) is not None}
+    nodes = [app for g in graphs_of(options["paths"], **limits) for app in node_deployments(g).values()]
     # the ingress picks its engine itself; the CLI's engine choice (or the old executor) is not create_app's
     options = {k: v for k, v in options.items() if k not in ENGINE_CHOICE}
     # the app's own limits (per-graph concurrency: 503; time-outs: 504) decide, as under uvicorn

@@ -83,6 +83,9 @@ async def _maybe_offloaded(big: bool, fn: Any, *args: Any) -> Any:
     return fn(*args)
 
 
+WATCH_AFTER_S = 0.01  # runs that recently took less are not watched for a client leaving
+
+
 async def _client_gone(request: Request) -> None:
     """Returns when the client disconnects (the body has been read: the server's next message is that)."""
     while (await request.receive())["type"] != "http.disconnect":
@@ -158,7 +161,11 @@ async def run_graph(state: ServeState, name: str, request: Request) -> Response:
             raise ServeError(406, f"Accept asks for audio/wav, which needs exactly one audio output; this run has "
                                   f"{len(plan.audio_keys)} ({', '.join(plan.audio_keys) or 'none'}): fetch one",
                              kind="not-acceptable")
-        res = await _unless_client_leaves(request, state.dispatch.run(e, feeds, plan.fetches))
+        work = state.dispatch.run(e, feeds, plan.fetches)
+        # watching for the client leaving costs two tasks per request, more than a run that is known
+        # to be quick costs to finish for nobody (time-outs still stop those)
+        quick = e.recent_s is not None and e.recent_s < WATCH_AFTER_S
+        res = await (work if quick else _unless_client_leaves(request, work))
         timings = res.timings
         check_output_audio(e.max_audio_seconds, form, plan, res.outputs, feeds)
         headers = timing_headers(res.timings, res.seconds)

@@ -58,6 +58,37 @@ class ServeState:
             out[n] = h
         return out
 
+    def start_engines(self, timeout: float | None) -> tuple[dict[str, str], dict[str, str]]:
+        """Start every engine and wait (up to `timeout` s, all at once) until it is ready, off any
+        event loop (the CLI, before the server listens); returns (graph -> why it cannot run,
+        graph -> why its warm-up failed). A graph still starting at the time-out is in the first."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(name: str) -> tuple[str | None, str | None]:
+            engine = self.graphs[name].engine
+            try:
+                ok = engine.wait_ready(timeout)
+            except Exception as e:
+                return f"its {engine.kind} engine could not start: {type(e).__name__}: {e}", None
+            h = engine.health()
+            if h.get("error"):
+                return str(h["error"]), None
+            if not ok:
+                return f"its {engine.kind} engine was not ready within {timeout:g} s", None
+            self.metrics.set_ready(name, engine.kind, True)
+            return None, h.get("warm_up_error")
+
+        errors, warm_errors = {}, {}
+        if not self.graphs:
+            return errors, warm_errors
+        with ThreadPoolExecutor(len(self.graphs), thread_name_prefix="engine-start") as pool:
+            for name, (err, warm) in zip(self.graphs, pool.map(one, list(self.graphs))):
+                if err:
+                    errors[name] = self.start_errors[name] = err
+                elif warm:
+                    warm_errors[name] = warm
+        return errors, warm_errors
+
     def start_warm_up(self) -> "asyncio.Future[None]":
         """Start every engine and wait for it to be ready, once (a task on the running loop);
         returns that task."""

@@ -94,8 +94,11 @@ def test_a_name_twice_in_the_list_is_a_usage_error(capsys, corpus, tmp_path):
 
 def test_resume_after_kill_9_redoes_only_unfinished_utterances(capsys, corpus, tmp_path):
     argv = [str(a) for a in batch_args(corpus, tmp_path, "--workers", "1")]
+    tmp = tmp_path / "tmp"   # the workers' temporary folders: none may be left
+    tmp.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "modulespack.cli", *argv], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TMPDIR": str(tmp)})
     try:
         deadline = time.monotonic() + 120
         while len(list((tmp_path / "f0").glob("*.f0"))) < 2 and proc.poll() is None:
@@ -103,12 +106,17 @@ def test_resume_after_kill_9_redoes_only_unfinished_utterances(capsys, corpus, t
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        # its orphaned workers see the pipe close, and leave by themselves, removing their folders
+        deadline = time.monotonic() + 30
+        while list(tmp.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)   # its workers, orphaned by the kill
+            os.killpg(proc.pid, signal.SIGKILL)   # only if they did not leave
         except ProcessLookupError:
             pass
     assert proc.returncode == -signal.SIGKILL, "the batch ended before it was killed"
+    assert list(tmp.iterdir()) == []
     finished = sorted(p.stem for p in (tmp_path / "f0").glob("*.f0") if (tmp_path / "mgc" / f"{p.stem}.mgc").exists())
     assert 1 <= len(finished) < 8
     for p in [*(tmp_path / "f0").glob("*.f0"), *(tmp_path / "mgc").glob("*.mgc")]:
@@ -123,3 +131,51 @@ def test_resume_after_kill_9_redoes_only_unfinished_utterances(capsys, corpus, t
     for n in (f"utt{i}" for i in range(8)):
         f0 = np.fromfile(tmp_path / "f0" / f"{n}.f0", dtype="<f4")
         assert np.fromfile(tmp_path / "mgc" / f"{n}.mgc", dtype="<f4").size == 25 * f0.size
+
+
+DIES = """
+import os
+from modulespack import Module, Port
+
+
+class Dies(Module):
+    \"\"\"Its worker process exits in setup.\"\"\"
+    inputs = {"x": Port("float")}
+    outputs = {"y": Port("float")}
+
+    def setup(self):
+        os._exit(3)
+
+    def run(self, x):
+        return {"y": x}
+"""
+
+
+def dies_args(tmp_path: Path) -> list:
+    (tmp_path / "dies.py").write_text(DIES)
+    g = tmp_path / "dies.yaml"
+    g.write_text("module_paths: [.]\ninputs: {x: float}\nnodes: [{name: m, module: Dies, inputs: {x: $x}}]\n"
+                 "outputs: {y: m/y}\n")
+    (tmp_path / "all.lst").write_text("a\nb\n")
+    return ["batch", g, "--list", tmp_path / "all.lst", "--input", "x=1.0", "--output",
+            f"y={tmp_path}/out/{{name}}.f32", "--failures", tmp_path / "failures.tsv", "--quiet", "--workers", "1"]
+
+
+def test_an_engine_that_cannot_start_is_exit_1_with_a_clear_message(capsys, tmp_path):
+    (tmp_path / "failures.tsv").write_text("old\tfrom the last run\n")
+    code, out, err = run(capsys, *dies_args(tmp_path))
+    assert code == 1 and "the local engine cannot run" in err and "exited before it was ready" in err
+    assert not (tmp_path / "failures.tsv").exists()     # the last run's, removed at the start
+
+
+def test_failures_are_on_disk_as_they_happen(capsys, tmp_path, monkeypatch):
+    from modulespack.engines import batch
+    from modulespack.engines.batch import ItemResult
+
+    def interrupted(*args, **kwargs):
+        yield ItemResult("a", "failed", error="input 'x': bad\nvalue")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(batch, "run_batch", interrupted)
+    code, _, _ = run(capsys, *dies_args(tmp_path))
+    assert code == 130
+    assert (tmp_path / "failures.tsv").read_text() == "a\tinput 'x': bad value\n"

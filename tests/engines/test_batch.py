@@ -194,3 +194,45 @@ def test_ray_engine_writes_byte_identical_files(request, corpus, local_out, tmp_
     assert all(ray_files[k][0] == local_files[k][0] for k in ray_files)
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     assert sorted(os.listdir(out)) == ["mel", "wav"]
+
+
+UNUSABLE = '''
+import os
+from modulespack import Module, Port
+
+
+class Dies(Module):
+    """Its worker process exits in setup."""
+    inputs = {"x": Port("float")}
+    outputs = {"y": Port("float")}
+
+    def setup(self):
+        os._exit(3)
+
+    def run(self, x):
+        return {"y": x}
+
+
+class NoModel(Module):
+    inputs = {"x": Port("float")}
+    outputs = {"y": Port("float")}
+
+    def setup(self):
+        raise OSError("no model file")
+
+    def run(self, x):
+        return {"y": x}
+'''
+
+
+@pytest.mark.parametrize("engine, module, message", [("local", "Dies", "exited before it was ready"),
+                                                     ("thread", "NoModel", "no model file")])
+def test_a_graph_that_cannot_run_ends_the_batch_with_an_engine_error(tmp_path, engine, module, message):
+    from modulespack.engines import EngineError
+    (tmp_path / "unusable.py").write_text(UNUSABLE)
+    g = tmp_path / "g.yaml"
+    g.write_text(f"module_paths: [.]\ninputs: {{x: float}}\nnodes: [{{name: m, module: {module}, "
+                 f"inputs: {{x: $x}}}}]\noutputs: {{y: m/y}}\n")
+    items = [{"name": f"u{i}", "inputs": {"x": {"value": float(i)}}} for i in range(3)]
+    with pytest.raises(EngineError, match=message):
+        list(run_batch(g, items, engine=engine, workers=1))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import modulespack as mp
-from modulespack.core.batching import Batcher
+from modulespack.core.batching import Arrivals, Batcher
 from modulespack.core.cancel import CURRENT
 from modulespack.core.registry import Registry
 from modulespack.core.spec import parse_graph
@@ -42,6 +42,22 @@ class Affine(mp.Module):
                 for x, y in zip(xs, ys)]
 
 
+class Hold(mp.Module):
+    """y = x, once `parties` runs are all in it: so that many runs are in flight before any reaches
+    the node after it. A run whose x[0] is 99 fails here (after the others have come)."""
+    inputs = {"x": mp.Port("float32", (None,))}
+    outputs = {"y": mp.Port("float32", (None,))}
+
+    def __init__(self, parties: int = 1):
+        self.barrier = threading.Barrier(parties)
+
+    def run(self, x):
+        self.barrier.wait(30)
+        if x[0] == 99:
+            raise RuntimeError("held run fails")
+        return {"y": x}
+
+
 class Plain(mp.Module):
     inputs = {"x": mp.Port("float32", (None,))}
     outputs = {"y": mp.Port("float32", (None,))}
@@ -50,15 +66,18 @@ class Plain(mp.Module):
         return {"y": x + 1}
 
 
-def _session(batch=None, **kw) -> mp.Session:
+def _session(batch=None, hold=None, **kw) -> mp.Session:
+    """$x -> f (Affine, with `batch`) -> p; with `hold`, $x -> hold (Hold of `hold` parties) -> f."""
     reg = Registry(use_entry_points=False)
     reg.register(Affine, "affine")
     reg.register(Plain, "plain")
-    node = {"name": "f", "module": "affine", "inputs": {"x": "$x"}}
+    reg.register(Hold, "hold")
+    node = {"name": "f", "module": "affine", "inputs": {"x": "hold/y" if hold else "$x"}}
     if batch is not None:
         node["batch"] = batch
+    before = [{"name": "hold", "module": "hold", "params": {"parties": hold}, "inputs": {"x": "$x"}}] if hold else []
     spec = parse_graph({"inputs": {"x": {"dtype": "float32", "shape": [None]}},
-                        "nodes": [node, {"name": "p", "module": "plain", "inputs": {"x": "f/y"}}],
+                        "nodes": [*before, node, {"name": "p", "module": "plain", "inputs": {"x": "f/y"}}],
                         "outputs": {"y": "p/y"}})
     return mp.Session(mp.build_graph(spec, reg), **kw)
 
@@ -84,16 +103,64 @@ def _concurrently(n, fn):
 
 
 def test_sixteen_concurrent_runs_are_batched_and_each_gets_its_own_result():
-    # a long wait: the batch fills with all 16 callers long before it ends
-    with _session({"max_size": 16, "max_wait_s": 5.0}) as s:
+    # all 16 runs in flight (held) before any reaches f: its first batch waits for all of them
+    with _session({"max_size": 16, "max_wait_s": 60}, hold=16) as s:
         model = s.modules["f"]
         xs = [np.full(4, i, np.float32) + np.arange(4, dtype=np.float32) / 10 for i in range(16)]
         results = _concurrently(16, lambda i: s.run({"x": xs[i]}))
         for x, r in zip(xs, results):
             assert isinstance(r, mp.Result), r
             np.testing.assert_allclose(r["y"], model.expected(x) + 1, rtol=1e-6)
-        assert sum(model.sizes) == 16 and max(model.sizes) > 1
-        assert list(s.batchers["f"].sizes) == model.sizes
+        assert model.sizes == [16] and list(s.batchers["f"].sizes) == model.sizes
+        assert s.batchers["f"]._pending == 0
+
+
+def test_a_run_alone_does_not_wait_for_max_wait_s():
+    # as on the local and Ray engines, whose workers run one run at a time: nobody else can join
+    with _session({"max_size": 16, "max_wait_s": 60}) as s:
+        for v in (1, 2):
+            r = s.run({"x": np.full(4, v, np.float32)})
+            np.testing.assert_allclose(r["y"], s.modules["f"].expected(np.full(4, v, np.float32)) + 1, rtol=1e-6)
+        assert list(s.batchers["f"].reasons) == ["all-joined", "all-joined"]
+        assert s.modules["f"].sizes == [1, 1] and s.batchers["f"]._pending == 0
+
+
+def test_batches_start_when_full_or_when_every_run_in_flight_has_joined():
+    with _session({"max_size": 4, "max_wait_s": 60}, hold=10) as s:
+        xs = [np.full(4, i, np.float32) for i in range(10)]
+        results = _concurrently(10, lambda i: s.run({"x": xs[i]}))
+        for x, r in zip(xs, results):
+            np.testing.assert_allclose(r["y"], s.modules["f"].expected(x) + 1, rtol=1e-6)
+        b = s.batchers["f"]
+        assert sorted(b.sizes) == [2, 4, 4] and sum(s.modules["f"].sizes) == 10
+        assert sorted(b.reasons) == ["all-joined", "full", "full"]
+
+
+def test_a_run_failing_before_the_node_is_not_waited_for():
+    # both runs are in flight at f's batcher; one fails in `hold`: the other goes without max_wait_s
+    with _session({"max_size": 4, "max_wait_s": 60}, hold=2) as s:
+        results = _concurrently(2, lambda i: s.run({"x": np.full(4, (1, 99)[i], np.float32)}))
+        assert isinstance(results[1], mp.NodeError) and "held run fails" in str(results[1])
+        assert isinstance(results[0], mp.Result)
+        assert list(s.batchers["f"].reasons) == ["all-joined"] and s.batchers["f"]._pending == 0
+
+
+def test_only_runs_whose_fetches_need_the_node_are_counted_in_flight_there():
+    with _session({"max_size": 4, "max_wait_s": 60}, hold=3) as s:
+        hold, b = s.modules["hold"], s.batchers["f"]
+        out: list = []
+        short = threading.Thread(target=lambda: out.append(s.run({"x": np.ones(4, np.float32)}, fetches=["hold/y"])))
+        short.start()
+        _until(lambda: hold.barrier.n_waiting == 1)
+        assert b._pending == 0  # it stops before f
+        full = threading.Thread(target=lambda: out.append(s.run({"x": np.ones(4, np.float32)})))
+        full.start()
+        _until(lambda: hold.barrier.n_waiting == 2)
+        assert b._pending == 1
+        hold.barrier.wait(10)  # the third party: both runs go on
+        for t in (short, full):
+            t.join(10)
+        assert len(out) == 2 and list(b.reasons) == ["all-joined"] and b._pending == 0
 
 
 def test_without_batch_the_module_runs_one_at_a_time_and_no_batcher_is_made():
@@ -104,7 +171,7 @@ def test_without_batch_the_module_runs_one_at_a_time_and_no_batcher_is_made():
 
 
 def test_an_item_refused_by_run_batch_fails_only_its_own_run():
-    with _session({"max_size": 4, "max_wait_s": 5.0}) as s:
+    with _session({"max_size": 4, "max_wait_s": 60}, hold=4) as s:
         xs = [np.full(4, v, np.float32) for v in (1, -1, 2, 3)]
         results = _concurrently(4, lambda i: s.run({"x": xs[i]}))
         assert s.modules["f"].sizes == [4]
@@ -115,11 +182,36 @@ def test_an_item_refused_by_run_batch_fails_only_its_own_run():
             np.testing.assert_allclose(results[i]["y"], s.modules["f"].expected(xs[i]) + 1, rtol=1e-6)
 
 
-def test_run_batch_raising_fails_every_run_of_the_batch():
-    with _session({"max_size": 3, "max_wait_s": 5.0}) as s:
+def test_run_batch_raising_fails_every_run_of_the_batch_each_with_its_own_exception():
+    with _session({"max_size": 3, "max_wait_s": 60}, hold=3) as s:
         xs = [np.ones(4, np.float32), np.full(4, np.nan, np.float32), np.ones(4, np.float32)]
         results = _concurrently(3, lambda i: s.run({"x": xs[i]}, cancel=None))
-        assert all(isinstance(r, mp.NodeError) and "NaN in the batch" in str(r) for r in results), results
+        assert s.modules["f"].sizes == [3]
+        assert all(isinstance(r, mp.NodeError) and str(r) == "node 'f' (Affine): FloatingPointError: NaN in the batch"
+                   for r in results), results
+        causes = [r.cause for r in results]
+        # one exception object raised in three threads would have its traceback rewritten by each
+        assert len({id(c) for c in causes}) == 3 and all(type(c) is FloatingPointError for c in causes)
+        assert causes[0].__cause__ is causes[1].__cause__ is causes[2].__cause__  # where run_batch failed
+        assert all("in run_batch" in r.traceback for r in results)
+
+
+def test_one_exception_in_several_slots_is_raised_as_a_copy_each():
+    class Same(mp.Module):
+        batchable = True
+        error = mp.InputError("bad", port="x")
+
+        def run_batch(self, items):
+            return [self.error] * len(items)
+
+    b = Batcher(Same(), max_size=2, max_wait_s=60)
+    results: dict = {}
+    threads = [_caller(b, x, None, results) for x in (0, 1)]
+    for t in threads:
+        t.join(10)
+    assert results[0] is not results[1]
+    for r in results.values():
+        assert type(r) is mp.InputError and str(r) == "bad" and r.port == "x"
 
 
 class _Gate(mp.Module):
@@ -205,8 +297,27 @@ def test_a_running_batch_is_cancelled_only_when_every_caller_is():
     assert gate.tokens[0].is_set() and isinstance(results[0], mp.Cancelled)
 
 
+def test_a_cancelled_leader_gets_cancelled_once_its_batch_has_run():
+    gate = _Gate()
+    b = Batcher(gate, max_size=2, max_wait_s=60)
+    tokens = {0: mp.CancelToken(), 1: mp.CancelToken()}
+    results: dict = {}
+    t0 = _caller(b, 0, tokens[0], results)
+    _until(lambda: b.waiting() == 1)
+    t1 = _caller(b, 1, tokens[1], results)
+    assert gate.started.wait(10)
+    tokens[0].cancel("client left")  # the leader, whose thread runs the batch: it cannot leave now
+    assert not gate.tokens[0].is_set()  # the follower still wants its result
+    gate.release.set()
+    for t in (t0, t1):
+        t.join(10)
+    assert isinstance(results[0], mp.Cancelled) and results[0].reason == "client left"
+    assert results[1] == {"y": 10}
+
+
 def test_a_cancelled_session_run_leaves_the_batch():
     with _session({"max_size": 2, "max_wait_s": 60}) as s:
+        other = Arrivals([s.batchers["f"]])  # another run in flight that will reach f: the batch waits
         token = mp.CancelToken()
         out: list = []
         t = threading.Thread(target=lambda: out.append(_catch(lambda: s.run({"x": np.ones(4, np.float32)},
@@ -215,8 +326,9 @@ def test_a_cancelled_session_run_leaves_the_batch():
         _until(lambda: s.batchers["f"].waiting() == 1)
         token.cancel("time-out")
         t.join(10)
+        other.close()
         assert isinstance(out[0], mp.Cancelled) and s.batchers["f"].waiting() == 0
-        assert s.modules["f"].sizes == []
+        assert s.modules["f"].sizes == [] and s.batchers["f"]._pending == 0
 
 
 def _catch(fn):
@@ -241,7 +353,7 @@ def test_node_hooks_see_each_batched_run_in_its_own_context():
         def node_ended(self, path, key, seconds, error):
             self.ended.append((path, threading.get_ident(), error))
 
-    with _session({"max_size": 4, "max_wait_s": 5.0}) as s:
+    with _session({"max_size": 4, "max_wait_s": 60}, hold=4) as s:
         hooks = [Seen() for _ in range(4)]
 
         def run(i):
@@ -251,4 +363,4 @@ def test_node_hooks_see_each_batched_run_in_its_own_context():
         idents = _concurrently(4, run)
         assert s.modules["f"].sizes == [4]
         for h, ident in zip(hooks, idents):
-            assert h.ended == [("f", ident, None), ("p", ident, None)]
+            assert h.ended == [("hold", ident, None), ("f", ident, None), ("p", ident, None)]

@@ -134,3 +134,69 @@ def test_actor_resources_from_the_graph(graphs):
         assert graph_resources(g) == {"num_cpus": 1.5, "memory": 100 * 1024 * 1024}
     finally:
         node.resources = old
+
+
+def _held_start(monkeypatch):
+    """Make RayEngine.start wait in acquire_ray until the returned event is set (Ray is slow to
+    connect: what arrives meanwhile must not fail)."""
+    import threading
+
+    from modulespack.engines import ray as ray_engine
+    go, inside = threading.Event(), threading.Event()
+    real = ray_engine.acquire_ray
+
+    def held(*args, **kw):
+        inside.set()
+        assert go.wait(WAIT_S)
+        real(*args, **kw)
+    monkeypatch.setattr(ray_engine, "acquire_ray", held)
+    return go, inside
+
+
+def test_a_run_submitted_while_the_engine_starts_waits_for_its_actors(ray_session, monkeypatch):
+    import threading
+    go, inside = _held_start(monkeypatch)
+    eng = RayEngine(build_graph(EXAMPLES / "arith.yaml"), workers=1)
+    starting = threading.Thread(target=eng.start)
+    starting.start()
+    try:
+        assert inside.wait(WAIT_S)
+        run = eng.submit({"a": 1, "b": 2})   # no actor exists yet
+        go.set()
+        assert run.result(WAIT_S)["doubled"] == 6.0
+    finally:
+        go.set()
+        starting.join(WAIT_S)
+        eng.close()
+
+
+def test_close_during_start_leaves_no_actor(ray_session, monkeypatch):
+    import threading
+
+    import ray
+    eng = RayEngine(build_graph(EXAMPLES / "arith.yaml"), workers=2)
+    made = []
+    real_new = eng._new_actor
+
+    def new_actor():  # the engine is closed (on another thread) as its first actor is made
+        made.append(real_new())
+        if len(made) == 1:
+            closing = threading.Thread(target=eng.close)
+            closing.start()
+            closing.join(WAIT_S)
+        return made[-1]
+    eng._new_actor = new_actor
+    eng.start()
+    assert len(made) == 1 and not eng.ready() and eng.health()["actors"] == []
+    with pytest.raises(ray.exceptions.RayActorError):  # killed, not left running
+        ray.get(made[0].info.options(concurrency_group="control").remote(), timeout=WAIT_S)
+
+
+def test_a_closed_engine_starts_again(ray_session):
+    eng = RayEngine(build_graph(EXAMPLES / "arith.yaml"), workers=1)
+    for _ in range(2):  # as a server's second lifespan does
+        eng.start()
+        assert eng.wait_ready(WAIT_S)
+        assert eng.run({"a": 1, "b": 2}, timeout=WAIT_S)["doubled"] == 6.0
+        eng.close()
+        assert not eng.ready()

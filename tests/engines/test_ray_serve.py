@@ -175,3 +175,52 @@ def test_concurrent_requests_are_batched_without_cross_talk(served):
         outs = list(pool.map(call, range(16)))
     assert [o["y"] for o in outs] == [20.0 * i for i in range(16)]
     assert max(o["batch"] for o in outs) > 1, json.dumps(outs)
+
+
+class _FailingHandle:
+    """A DeploymentHandle whose calls fail as Serve's do when no replica can take them."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+    def remote(self, inputs):
+        exc = self.exc
+
+        class Response:
+            def result(self):
+                raise exc
+
+            def cancel(self):
+                pass
+        return Response()
+
+
+@pytest.mark.parametrize("make", [lambda: __import__("ray.serve.exceptions").serve.exceptions.BackPressureError(16, 16),
+                                  lambda: __import__("ray.exceptions").exceptions.ActorDiedError()])
+def test_an_unavailable_node_deployment_is_503_retry_later(make):
+    """A back-pressured or dead node deployment is the server's passing trouble, not a module's fault."""
+    from modulespack.core import NodeError, Session, build_graph
+    from modulespack.engines.base import WorkerDied
+    from modulespack.engines.ray_serve import proxied_graph
+    from modulespack.serve.catalog import load_graphs
+    from modulespack.serve.dispatch import Dispatcher
+
+    graph = build_graph(EXAMPLES / "arith.yaml")
+    with Session(proxied_graph(graph, {"sum": _FailingHandle(make())})) as session:
+        with pytest.raises(NodeError) as err:
+            session.run({"a": 1, "b": 2})
+    assert isinstance(err.value.cause, WorkerDied) and err.value.node == "sum"
+    entry = load_graphs([EXAMPLES / "arith.yaml"])["arith"]
+    answer = Dispatcher().error(entry, err.value)
+    assert answer.status == 503 and answer.headers["Retry-After"], answer
+
+
+def test_a_bad_example_stops_the_command_before_anything_is_deployed(tmp_path, capsys):
+    """Examples are checked as the local server checks them, not found broken in every replica."""
+    from modulespack.serve.ray_serve import serve_forever
+
+    text = (EXAMPLES / "arith.yaml").read_text().replace("../modules", str(EXAMPLES.parent / "modules"))
+    (tmp_path / "arith.yaml").write_text(text + "  broken: {a: not-a-number, b: 2}\n")
+    assert serve_forever({"paths": [str(tmp_path)]}, port=_free_port()) == 1
+    err = capsys.readouterr().err
+    assert "example 'broken'" in err and "arith.yaml" in err

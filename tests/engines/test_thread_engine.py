@@ -65,6 +65,22 @@ def test_close_cancels_and_refuses_new_runs_until_started_again(tmp_path):
     eng.close()
 
 
+def test_only_start_undoes_a_close(tmp_path):
+    g = write(tmp_path)
+    eng = make_engine("thread", g["nap"], workers=1)
+    eng.close()
+    with pytest.raises(EngineError, match="closed"):
+        eng.wait_ready(1)                        # neither a wait nor a submit restarts it
+    with pytest.raises(EngineError, match="closed"):
+        eng.submit({"x": 1.0})
+    assert eng.session is None
+    eng.start()
+    try:
+        assert eng.wait_ready(10) and eng.run({"x": 2.0}).outputs == {"y": 2.0}
+    finally:
+        eng.close()
+
+
 def test_a_module_that_cannot_be_set_up_fails_start_with_a_graph_error(tmp_path):
     (tmp_path / "bad.py").write_text("from modulespack import Module, Port\n"
                                      "class Bad(Module):\n    outputs = {'y': Port('float')}\n"

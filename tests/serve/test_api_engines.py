@@ -54,3 +54,35 @@ def test_the_engines_start_again_after_a_shutdown(graph_dir):
             assert r.status_code == 200 and r.json()["outputs"]["doubled"] == 6.0
             assert len(engine.worker_pids()) == 1
         assert engine.worker_pids() == []
+
+
+def test_the_default_wait_ready_starts_and_stops_at_an_error(graph_dir):
+    """An engine without its own wait_ready (as a third-party one) still serves the CLI's start-up."""
+    from modulespack.core import build_graph
+    from modulespack.engines.base import Engine
+
+    class Polled(Engine):
+        kind = "polled"
+        error = None
+        polls = 0
+
+        def start(self):
+            self.started = True
+
+        def ready(self):
+            self.polls += 1
+            return self.error is None and self.polls > 2
+
+        def health(self):
+            return {"ready": self.ready(), "error": self.error, "kind": self.kind}
+
+        def submit(self, feeds, fetches=None, *, token=None):
+            raise NotImplementedError
+
+        def close(self):
+            pass
+
+    eng = Polled(build_graph(graph_dir / "arith.yaml"))
+    assert eng.wait_ready(30) and eng.started
+    eng.error = "model missing"
+    assert not eng.wait_ready(30)

@@ -62,3 +62,62 @@ def test_cli_serve_parser_and_check(graph_dir, tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("nodes: [{name: a, module: Nope}]\n")
     assert main(["serve", "--check", str(tmp_path / "bad.yaml")]) == 1
     assert "Nope" in capsys.readouterr().err
+
+
+BAD_SETUP = """
+from modulespack import Module, Port
+
+class Bad(Module):
+    outputs = {"y": Port("float")}
+
+    def setup(self):
+        raise OSError("no model file at /nowhere/model.bin")
+
+    def run(self):
+        return {"y": 1.0}
+"""
+
+
+def _serve_cli(*args: str) -> "subprocess.CompletedProcess":
+    import subprocess
+    import sys
+    # bounded: before the fix `serve` listened forever (the time-out kills it and fails the test)
+    return subprocess.run([sys.executable, "-m", "modulespack.cli", "serve", *args, "--log-level", "warning"],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _bad_graph(tmp_path, graph_dir) -> Path:
+    (tmp_path / "bad_mod.py").write_text(BAD_SETUP)
+    (tmp_path / "broken.yaml").write_text("module_paths: [.]\nnodes: [{name: m, module: Bad}]\noutputs: {y: m/y}\n")
+    (tmp_path / "arith.yaml").write_text((graph_dir / "arith.yaml").read_text())
+    return tmp_path
+
+
+def test_check_sets_every_module_up_and_names_the_graph_that_cannot_run(tmp_path, graph_dir):
+    d = _bad_graph(tmp_path, graph_dir)
+    r = _serve_cli("--check", str(d))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "graph 'broken'" in r.stderr and "no model file" in r.stderr and "arith" not in r.stderr
+    r = _serve_cli("--check", str(d / "arith.yaml"))
+    assert r.returncode == 0 and r.stdout.startswith("ok: 1 graph(s): arith"), r.stdout + r.stderr
+
+
+def test_serve_stops_start_up_when_a_module_cannot_be_set_up(tmp_path, graph_dir):
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    d = _bad_graph(tmp_path, graph_dir)
+    r = _serve_cli(str(d), "--port", str(port), "--engine", "local", "--engine-workers", "1")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "graph 'broken'" in r.stderr and "no model file" in r.stderr and "serving" not in r.stderr
+
+
+def test_engines_started_before_the_server_are_not_built_again(graph_dir):
+    app = create_app(graph_dir / "arith.yaml")
+    state = app.state.modulespack
+    assert state.start_engines(60) == ({}, {})
+    session = state.graphs["arith"].engine.session
+    with TestClient(app) as c:  # the lifespan finds it started
+        assert c.post("/graphs/arith/run", json={"a": 1, "b": 2}).json()["outputs"]["doubled"] == 6.0
+        assert state.graphs["arith"].engine.session is session
