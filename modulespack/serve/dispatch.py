@@ -71,11 +71,14 @@ class Dispatcher:
                 loop.call_soon_threadsafe(sem.release)
             except RuntimeError:  # the loop is gone
                 pass
-        run.future.add_done_callback(stopped)
+        # A run we waited for to its end frees its slot here; one we stop waiting for (time-out, client
+        # gone) frees it from the future's callback, when its work has really stopped. Not always the
+        # callback: waking the loop from the worker thread costs a trivial run a tenth of its time.
         try:
             waiting = asyncio.wrap_future(run.future, loop=loop)
             res = await (waiting if t_end is None else asyncio.wait_for(waiting, max(t_end - loop.time(), 0.0)))
         except asyncio.TimeoutError:
+            run.future.add_done_callback(stopped)
             node = run.running()
             run.cancel(f"timed out after {timeout:g} s")
             raise ServeError(504, f"graph '{entry.name}' did not finish within {timeout:g} s"
@@ -84,10 +87,17 @@ class Dispatcher:
                              node_state="running" if node else ("slowest-recently" if entry.slowest() else None),
                              timeout_s=timeout, kind="timeout") from None
         except asyncio.CancelledError:
+            run.future.add_done_callback(stopped)
             run.cancel("the client went away")
             raise
-        except Exception as e:
-            raise self.error(entry, e) from None
+        except BaseException as e:
+            self._live.discard(token)
+            sem.release()
+            if isinstance(e, Exception):
+                raise self.error(entry, e) from None
+            raise
+        self._live.discard(token)
+        sem.release()
         entry.note_timings(res.timings)
         return res
 
