@@ -5,7 +5,7 @@ import argparse
 import os
 from typing import Any
 
-from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, add_command, err
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, add_command, built_graph, err
 
 EPILOG = """\
 --input NAME=TEMPLATE, for each utterance NAME of the list:
@@ -110,16 +110,12 @@ def default_failures(outputs: dict[str, str]) -> str:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from ..core import GraphError, build_graph
     from ..engines.base import EngineError
     from ..engines.batch import BatchSummary, done_already, failure_line, make_items, run_batch, write_failures
     from ..io import read_list
 
-    try:
-        graph = build_graph(args.file)
-    except GraphError as e:
-        for p in e.problems:
-            err(str(p))
+    graph = built_graph(args.file)
+    if graph is None:
         return EXIT_FAIL
     try:
         names = read_list(args.list)

@@ -28,3 +28,14 @@ def add_command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], 
 
 def err(msg: str) -> None:
     print(msg, file=sys.stderr)
+
+
+def built_graph(path: str) -> Any:
+    """The validated graph of a file, or None after printing each of its problems (for `run`, `batch`)."""
+    from ..core import GraphError, build_graph
+    try:
+        return build_graph(path)
+    except GraphError as e:
+        for p in e.problems:
+            err(str(p))
+        return None

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, add_command, err
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, add_command, built_graph, err
 from .outputs import WAV_SUBTYPES, audio_rates, audio_sources, describe, summarise, write_outputs, written_text
 from .values import InputError, parse_inputs
 
@@ -76,15 +76,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import FeedError, GraphError, NodeError, NodeInputError, build_graph
+    from .. import FeedError, GraphError, NodeError, NodeInputError
     from ..engines import EngineError, WorkerDied, make_engine
     from ..io.audio_ports import default_fetches, fetch_port
 
-    try:
-        graph = build_graph(args.file)
-    except GraphError as e:
-        for p in e.problems:
-            err(str(p))
+    graph = built_graph(args.file)
+    if graph is None:
         return EXIT_FAIL
     try:
         feeds = parse_inputs(args.input or [], graph)

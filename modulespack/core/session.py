@@ -7,7 +7,7 @@ from contextvars import copy_context
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from time import perf_counter
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NoReturn
 
 from .batching import Arrivals, Batcher
 from .build import BuiltGraph, build_graph
@@ -219,10 +219,7 @@ class Session:
             try:
                 out, timings[step[0]] = _watched(step, vals, token, hooks, prefix)
             except Exception as e:
-                err = _failure(plan, step[0], e, token)
-                if err is e:
-                    raise
-                raise err from e
+                _fail(plan, step[0], e, token)
             if check and step[6] is not None:
                 step[6](out)
             try:
@@ -268,16 +265,17 @@ class Session:
                 if remaining[j] == 0:
                     ready.append(j)
 
-        def run_here(i: int) -> None:
+        def settle(i: int, outcome: Callable[[], tuple[Any, float]]) -> None:
+            """Store node i's outputs (`outcome()`: run here, or a pool task's result) or fail the run."""
             try:
-                out, dt = call(steps[i], vals, *extra)
+                out, dt = outcome()
             except Exception as e:
-                err = _failure(plan, steps[i][0], e, token)
-                if err is e:
-                    raise
-                raise err from e
+                _fail(plan, steps[i][0], e, token)
             timings[steps[i][0]] = dt
             finish(i, out)
+
+        def run_here(i: int) -> None:
+            settle(i, lambda: call(steps[i], vals, *extra))
 
         try:
             while ready or pending:
@@ -297,16 +295,7 @@ class Session:
                     continue
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
-                    i = pending.pop(f)
-                    try:
-                        out, dt = f.result()
-                    except Exception as e:
-                        err = _failure(plan, steps[i][0], e, token)
-                        if err is e:
-                            raise
-                        raise err from e
-                    timings[steps[i][0]] = dt
-                    finish(i, out)
+                    settle(pending.pop(f), f.result)
         except BaseException:
             for f in pending:
                 f.cancel()
@@ -375,14 +364,14 @@ def _watched(step, vals, token: CancelToken | None, hooks: NodeHooks | None, pre
     return out, dt
 
 
-def _failure(plan: Plan, name: str, e: BaseException, token: CancelToken | None) -> BaseException:
-    """What a run raises when node `name` raised `e`: Cancelled as it is, or when the run was
+def _fail(plan: Plan, name: str, e: Exception, token: CancelToken | None) -> NoReturn:
+    """Raise what a run raises when node `name` raised `e`: Cancelled as it is, or when the run was
     cancelled meanwhile (a subprocess killed by the cancel fails its module); else a NodeError."""
     if isinstance(e, Cancelled):
-        return e
+        raise e
     if token is not None and token.is_set():
-        return Cancelled(token.reason)
-    return plan.node_error(name, e)
+        raise Cancelled(token.reason) from e
+    raise plan.node_error(name, e) from e
 
 
 def _steal(pending: dict[Future, int]) -> Future | None:
