@@ -32,12 +32,13 @@ import traceback
 import weakref
 from concurrent.futures import Future, InvalidStateError
 from time import monotonic
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..core import BuiltGraph, Cancelled, CancelToken
 from ..core.spec import parse_graph
 from . import worker
 from .base import Engine, EngineError, Run, WorkerDied
+from .orphans import kill_marked
 
 log = logging.getLogger("modulespack.engines")
 
@@ -106,40 +107,6 @@ class _Worker:
             except OSError:
                 pass
         kill_marked(f"{os.getpid()}:{self.pid}")
-
-
-def _marked(tag: str) -> Iterator[int]:
-    needle = f"\0{worker.WORKER_ENV}={tag}\0".encode()
-    try:
-        names = os.listdir("/proc")
-    except OSError:  # not Linux: nothing to find this way
-        return
-    for name in names:
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/environ", "rb") as f:
-                    env = b"\0" + f.read()
-            except OSError:
-                continue
-            if needle in env:
-                yield int(name)
-
-
-def kill_marked(tag: str) -> int:
-    """Kill the processes (their groups, when they lead one) whose environment has `worker.WORKER_ENV`=tag."""
-    n = 0
-    own = os.getpgrp()
-    for pid in _marked(tag):
-        try:
-            pgid = os.getpgid(pid)
-            if pgid == pid and pgid != own:
-                os.killpg(pgid, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
-            n += 1
-        except OSError:
-            pass
-    return n
 
 
 class _Pool:

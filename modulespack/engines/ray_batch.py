@@ -71,7 +71,7 @@ def run_ray_batch(graph: BuiltGraph, jobs: Iterable[Mapping[str, Any]], *, worke
     """Run `graph` over `jobs` on Ray Data; yields (job name, core Result or the exception it
     raised) as items finish, in any order. Connects to Ray as `RayEngine` does (`address`) and
     shuts down only a Ray it started."""
-    from .ray import acquire_ray, release_ray
+    from .ray_cluster import acquire_ray, release_ray
 
     jobs = list(jobs)
     if not jobs:
@@ -123,7 +123,7 @@ def _one_pass(graph: BuiltGraph, jobs: list, group: list[int], workers: int, ses
               runtime_env: Mapping[str, Any] | None) -> Iterator[tuple[int, Any]]:
     import ray.data
 
-    from .ray import actor_graph_path, graph_resources
+    from .ray_cluster import actor_graph_path, graph_resources
 
     rows = [{"index": i, "job": pickle.dumps(dict(jobs[i]))} for i in group]
     blocks = min(len(rows), MAX_BLOCKS, max(workers * 4, math.ceil(len(rows) / BLOCK_ITEMS)))
