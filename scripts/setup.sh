@@ -15,4 +15,4 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --upgrade pip 'setuptools<81' wheel
-.venv/bin/pip install -q -e ".[speech,serve,ray,dev]"
+.venv/bin/pip install -q -e ".[speech,serve,ray,dev,train]"
