@@ -181,7 +181,7 @@ class Odd(Module):
 def test_an_error_that_does_not_unpickle_fails_its_run_and_the_pool_goes_on(tmp_path, monkeypatch):
     import textwrap
 
-    from modulespack.engines import local
+    from modulespack.engines import local_pool
     (tmp_path / "mods").mkdir()
     (tmp_path / "mods" / "odd.py").write_text(ODD)
     (tmp_path / "odd.yaml").write_text(textwrap.dedent("""
@@ -210,7 +210,7 @@ def test_an_error_that_does_not_unpickle_fails_its_run_and_the_pool_goes_on(tmp_
         assert reg.worker_pids() == first
 
         # any other failure of the server's thread for a worker: the run fails, the worker is replaced
-        real = local._Pool._follow
+        real = local_pool.Pool._follow
         calls = []
 
         def broken(self, w, run):
@@ -218,7 +218,7 @@ def test_an_error_that_does_not_unpickle_fails_its_run_and_the_pool_goes_on(tmp_
                 calls.append(run.task)
                 raise KeyError("a bug in the pool")
             return real(self, w, run)
-        monkeypatch.setattr(local._Pool, "_follow", broken)
+        monkeypatch.setattr(local_pool.Pool, "_follow", broken)
         r = c.post("/graphs/odd/run", json={"how": "fine"})
         assert r.status_code == 500 and r.json()["kind"] == "internal" and "a bug in the pool" in r.json()["error"]
         r = c.post("/graphs/odd/run", json={"how": "again"})
