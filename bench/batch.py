@@ -31,7 +31,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from modulespack.core import build_graph  # noqa: E402
-from modulespack.engines.batch import make_items, run_batch  # noqa: E402
+from modulespack.engines.batch import run_batch  # noqa: E402
+from modulespack.engines.batch_items import make_items  # noqa: E402
 from modulespack.io import read_wav, write_raw  # noqa: E402
 from modulespack.speech.sentences import make_sentences  # noqa: E402
 

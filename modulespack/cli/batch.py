@@ -111,7 +111,8 @@ def default_failures(outputs: dict[str, str]) -> str:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from ..engines.base import EngineError
-    from ..engines.batch import BatchSummary, done_already, failure_line, make_items, run_batch, write_failures
+    from ..engines.batch import BatchSummary, failure_line, run_batch, write_failures
+    from ..engines.batch_items import done_already, make_items
     from ..io import read_list
 
     graph = built_graph(args.file)

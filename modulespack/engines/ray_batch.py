@@ -3,7 +3,7 @@ compute=ActorPoolStrategy(size=workers))`, each actor building the graph's Sessi
 the items of each block it gets one by one (blocks of a few items: an actor call each).
 
 A job is a batch item (`engines.batch`: ``{"name", "inputs": {input: file or value}, "fetches"}``).
-Actors read the input files themselves (`engines.batch.read_item`: the driver sends names and paths,
+Actors read the input files themselves (`engines.batch_items.read_item`: the driver sends names and paths,
 not audio), run the graph and send back per item the core `Result` or the exception it raised,
 pickled: a failing utterance is one error record, never the end of the batch. The driver writes the
 outputs (`engines.batch`), with the same writer as every other engine, so the files are identical.
@@ -51,7 +51,7 @@ class BatchActor:
     def _one(self, job: dict) -> bytes:
         if self.session is None:
             return pickle.dumps(("setup", self.error))
-        from .batch import read_item
+        from .batch_items import read_item
         try:
             feeds = read_item(job, self.session.graph)
             outcome: tuple = ("done", self.session.run(feeds, job.get("fetches")))

@@ -13,7 +13,7 @@ import pytest
 
 from modulespack.core import Session
 from modulespack.engines import run_batch
-from modulespack.engines.batch import make_items, read_item
+from modulespack.engines.batch_items import make_items, read_item
 from modulespack.io import read_raw, read_wav, write_raw, write_wav
 
 GATE = '''
@@ -174,7 +174,7 @@ def test_items_without_files_return_values_and_take_literals(corpus, tmp_path):
 
 def test_a_wav_rate_contradicting_a_given_rate_is_an_item_error(corpus):
     from modulespack.core import build_graph
-    from modulespack.engines.batch import ItemInputError
+    from modulespack.engines.batch_items import ItemInputError
     item = {"name": "utt00", "inputs": {"wav": str(corpus["root"] / "wav" / "utt00.wav"), "sr": 22050}}
     with pytest.raises(ItemInputError, match="16000 Hz"):
         read_item(item, build_graph(corpus["graph"]))
