@@ -21,24 +21,31 @@ class CancelToken:
     True
     """
 
-    __slots__ = ("_event", "_lock", "_callbacks", "reason")
+    # Made for every run, so kept cheap: a flag, not a threading.Event (whose Condition costs more
+    # than the rest of a small graph's run); an Event is made only for a caller that waits.
+    __slots__ = ("_set", "_event", "_lock", "_callbacks", "reason")
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._set = False
+        self._event: threading.Event | None = None
         self._lock = threading.Lock()
-        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._callbacks: dict[int, Callable[[], None]] | None = None
         self.reason = ""
 
     def is_set(self) -> bool:
-        return self._event.is_set()
+        return self._set
 
     def cancel(self, reason: str = "cancelled") -> None:
         with self._lock:
-            if self._event.is_set():
+            if self._set:
                 return
             self.reason = reason
-            self._event.set()
-            callbacks, self._callbacks = list(self._callbacks.values()), {}
+            self._set = True
+            event = self._event
+            callbacks = list(self._callbacks.values()) if self._callbacks else ()
+            self._callbacks = None
+        if event is not None:
+            event.set()
         for fn in callbacks:
             try:
                 fn()
@@ -48,7 +55,9 @@ class CancelToken:
     def on_cancel(self, fn: Callable[[], None]) -> Callable[[], None]:
         """Call `fn` when the token is set; returns a function that unregisters it."""
         with self._lock:
-            if not self._event.is_set():
+            if not self._set:
+                if self._callbacks is None:
+                    self._callbacks = {}
                 key = id(fn)
                 self._callbacks[key] = fn
                 return lambda: self._remove(key)
@@ -57,14 +66,21 @@ class CancelToken:
 
     def _remove(self, key: int) -> None:
         with self._lock:
-            self._callbacks.pop(key, None)
+            if self._callbacks:
+                self._callbacks.pop(key, None)
 
     def raise_if_set(self) -> None:
-        if self._event.is_set():
+        if self._set:
             raise Cancelled(self.reason)
 
     def wait(self, timeout: float | None = None) -> bool:
-        return self._event.wait(timeout)
+        with self._lock:
+            if self._set:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
 
 
 CURRENT: contextvars.ContextVar[CancelToken | None] = contextvars.ContextVar("modulespack_cancel", default=None)

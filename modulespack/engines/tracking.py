@@ -4,7 +4,6 @@ copy it into a shared table the parent reads (`engines.worker.SlotTracker`)."""
 from __future__ import annotations
 
 import itertools
-import threading
 from time import perf_counter
 from typing import Any
 
@@ -15,32 +14,27 @@ from ..core.hooks import HOOKS, NodeHooks
 class Tracker(NodeHooks):
     """Which nodes a run is in. The core Session calls it for every node, also on its thread pool
     and inside nested graphs (`outer > inner`). `running()` names the node that has run longest
-    (the innermost of nested ones)."""
-    __slots__ = ("_running", "_ids", "_lock")
+    (the innermost of nested ones).
+
+    No lock: every run pays for its tracker at each node, and the dict's single operations (and
+    `list` of its values) are atomic under the GIL, which is all `running()` needs from another
+    thread."""
+    __slots__ = ("_running", "_ids")
 
     def __init__(self) -> None:
         self._running: dict[int, tuple[str, float]] = {}
         self._ids = itertools.count()
-        self._lock = threading.RLock()  # `changed` may call `running`
 
     def node_started(self, path: str) -> int:
-        with self._lock:
-            key = next(self._ids)
-            self._running[key] = (path, perf_counter())
-            self.changed()
+        key = next(self._ids)
+        self._running[key] = (path, perf_counter())
         return key
 
     def node_ended(self, path: str, key: Any, seconds: float, error: BaseException | None) -> None:
-        with self._lock:
-            self._running.pop(key, None)
-            self.changed()
-
-    def changed(self) -> None:
-        """Called (under the lock) when a node starts or ends."""
+        self._running.pop(key, None)
 
     def running(self) -> str | None:
-        with self._lock:
-            items = list(self._running.values())
+        items = list(self._running.values())
         paths = {p for p, _ in items}
         inner = [(since, p) for p, since in items if not any(q.startswith(p + " > ") for q in paths)]
         return min(inner)[1] if inner else None

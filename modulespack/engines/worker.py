@@ -48,23 +48,34 @@ def internal_error(message: str, tb: str = "") -> EngineError:
 
 
 class SlotTracker(Tracker):
-    """A Tracker that also writes `task:node` into this worker's slot of the shared table."""
-    __slots__ = ("task", "slots", "offset")
+    """A Tracker that also writes `task:node` into this worker's slot of the shared table (under a
+    lock, so that parallel branches' writes land in the order of their changes)."""
+    __slots__ = ("task", "slots", "offset", "_lock")
 
     def __init__(self, task: int, slots: Any, index: int):
         super().__init__()
         self.task, self.slots, self.offset = task, slots, index * SLOT
+        self._lock = threading.Lock()
         self._write(f"{task}:")  # running, before any node
 
     def _write(self, text: str) -> None:
         data = text.encode("utf-8")[:SLOT - 1]
         self.slots[self.offset:self.offset + SLOT] = data + bytes(SLOT - len(data))
 
-    def changed(self) -> None:
-        self._write(f"{self.task}:{self.running() or ''}")
+    def node_started(self, path: str) -> int:
+        with self._lock:
+            key = super().node_started(path)
+            self._write(f"{self.task}:{self.running() or ''}")
+        return key
+
+    def node_ended(self, path: str, key: Any, seconds: float, error: BaseException | None) -> None:
+        with self._lock:
+            super().node_ended(path, key, seconds, error)
+            self._write(f"{self.task}:{self.running() or ''}")
 
     def clear(self) -> None:
-        self._write("")
+        with self._lock:
+            self._write("")
 
 
 def read_slot(slots: Any, index: int) -> tuple[int, str | None] | None:

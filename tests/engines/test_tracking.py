@@ -82,7 +82,13 @@ def test_a_tracker_installed_by_hand_sees_the_nodes(tmp_path):
     class Log(Tracker):
         __slots__ = ()
 
-        def changed(self):
+        def node_started(self, path):
+            key = super().node_started(path)
+            seen.append(self.running())
+            return key
+
+        def node_ended(self, path, key, seconds, error):
+            super().node_ended(path, key, seconds, error)
             seen.append(self.running())
 
     reset = TRACKER.set(Log())
