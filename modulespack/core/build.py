@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .attrs import propagate_attrs
 from .errors import GraphError, Problem
 from .module import Module, init_defaults
 from .nested import graph_module_class
@@ -175,7 +176,8 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
             elif isinstance(src, GraphInput):
                 have = declared.get(src.name)
                 if have is None:
-                    declared[src.name] = dst
+                    # only attributes the graph file declares are claims about what is fed
+                    declared[src.name] = dst.with_attrs(None)
                 else:
                     why = edge_problem(have, dst)
                     if why:
@@ -193,6 +195,7 @@ def build_graph(source: str | Path | GraphSpec, registry: Registry | None = None
     order = _order(deps, problem)
     if order:
         _propagate_sizes(nodes, order, problem)
+        propagate_attrs(nodes, order, declared, problem)
 
     for name in optional_inputs:
         port = declared.get(name) or Port()

@@ -41,6 +41,9 @@ class Module:
     #: memory_mb (int), needs_processes (bool: holds the GIL, so threads cannot run it in parallel).
     #: Missing keys take `RESOURCE_DEFAULTS`; a graph file's `resources:` overrides them per node.
     resources: ClassVar[Mapping[str, Any]] = {}
+    #: output -> input: that output carries the attributes arriving at that input (a filter's `wav`
+    #: keeps the rate of the `wav` it was given); what `port_attrs` does unless overridden
+    attrs_through: ClassVar[Mapping[str, str]] = {}
 
     def attach(self, session: Any) -> None:
         """Called once by the Session that will run this module, after `__init__` and before
@@ -86,6 +89,19 @@ class Module:
     def ports(cls, params: Mapping[str, Any]) -> tuple[dict[str, Port], dict[str, Port]]:
         """Input and output ports for these parameters. Override when ports depend on parameters."""
         return dict(cls.inputs), dict(cls.outputs)
+
+    @classmethod
+    def port_attrs(cls, params: Mapping[str, Any],
+                   in_attrs: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
+        """Attributes of outputs, worked out at build time: {output: attrs}.
+
+        `params` are the node's parameters with `__init__` defaults filled in; `in_attrs` holds,
+        for every connected input, the attributes arriving there (its source's, with the input's
+        own declared ones): empty when nothing is known. The attrs returned for an output are
+        merged over those its port declares (a None value drops one); outputs left out keep
+        their declared attrs. Values must be int, float or str. Called once per node per build.
+        """
+        return {out: in_attrs[inp] for out, inp in cls.attrs_through.items() if in_attrs.get(inp)}
 
     @classmethod
     def optional_inputs(cls, params: Mapping[str, Any]) -> set[str]:

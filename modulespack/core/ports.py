@@ -1,8 +1,10 @@
 """Typed ports: what a module takes and gives, checked along edges at build time and on values at run time."""
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -54,12 +56,71 @@ def is_array_dtype(dtype: str) -> bool:
     return dtype not in PY_KINDS and dtype != ANY
 
 
+AttrValue = int | float | str
+
+
+class Attrs(Mapping):
+    """What a port's values are, beyond dtype and shape: an immutable, hashable name -> int/float/str
+    mapping (e.g. sr=16000, frame_shift=80, dim=25), checked along edges at build time only.
+
+    >>> Attrs({"sr": 16000}) == {"sr": 16000}, Attrs() == {}
+    (True, True)
+    """
+
+    __slots__ = ("_d", "_hash")
+
+    def __init__(self, values: Mapping[str, Any] | None = None):
+        d = dict(values or {})
+        for k, v in d.items():
+            if not isinstance(k, str) or not k:
+                raise ValueError(f"port attribute names are non-empty strings, not {k!r}")
+            # bool is refused: True == 1 would make a flag agree with a size
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                raise ValueError(f"port attribute '{k}' must be an int, float or str, not {v!r}")
+        self._d = d
+        self._hash = hash(frozenset(d.items()))
+
+    def __getitem__(self, k: str) -> AttrValue:
+        return self._d[k]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and self._d == dict(other)
+
+    def __repr__(self) -> str:
+        return f"Attrs({self._d!r})"
+
+    def __reduce__(self):
+        return (Attrs, (self._d,))
+
+
+NO_ATTRS = Attrs()
+
+
+def attrs_agree(a: AttrValue, b: AttrValue) -> bool:
+    """Equal, with floats compared to rounding (5.0 ms from 80 / 16000 * 1000 equals 5.0)."""
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
 @dataclass(frozen=True)
 class Port:
     """A typed input or output.
 
     `shape` is a tuple of fixed sizes (int), any length (None) or named sizes (str) that must
-    agree across edges; `shape=None` leaves the rank unchecked.
+    agree across edges; `shape=None` leaves the rank unchecked. `attrs` (see `Attrs`) say what the
+    values are (sample rate, frame shift, feature dimension): the build checks them along edges
+    and lets modules compute their outputs' from their inputs' (`Module.port_attrs`); run-time
+    checks never look at them.
 
     >>> Port("float32", (None, "n_mels"))
     Port('float32', (None, 'n_mels'))
@@ -68,8 +129,9 @@ class Port:
     dtype: str = ANY
     shape: Shape | None = None
     doc: str = ""
+    attrs: Attrs = NO_ATTRS
 
-    def __init__(self, dtype: Any = ANY, shape: Any = None, doc: str = ""):
+    def __init__(self, dtype: Any = ANY, shape: Any = None, doc: str = "", attrs: Mapping[str, Any] | None = None):
         dt = normalise_dtype(dtype)
         if shape is not None:
             shape = tuple(shape)
@@ -81,9 +143,16 @@ class Port:
         object.__setattr__(self, "dtype", dt)
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "doc", doc)
+        object.__setattr__(self, "attrs", attrs if isinstance(attrs, Attrs) else Attrs(attrs) if attrs else NO_ATTRS)
 
     def __repr__(self) -> str:
-        return f"Port({self.dtype!r}, {self.shape!r})" if self.shape is not None else f"Port({self.dtype!r})"
+        r = f"Port({self.dtype!r}, {self.shape!r}" if self.shape is not None else f"Port({self.dtype!r}"
+        return r + (f", attrs={dict(self.attrs)!r})" if self.attrs else ")")
+
+    def with_attrs(self, attrs: Mapping[str, Any] | None) -> "Port":
+        """The same port with these attributes instead of its own."""
+        new = attrs if isinstance(attrs, Attrs) else Attrs(attrs)
+        return self if new == self.attrs else Port(self.dtype, self.shape, self.doc, new)
 
     @property
     def rank(self) -> int | None:
@@ -95,7 +164,7 @@ class Port:
             return self
         new = tuple(sizes[d] if isinstance(d, str) and isinstance(sizes.get(d), int)
                     and not isinstance(sizes.get(d), bool) else d for d in self.shape)
-        return Port(self.dtype, new, self.doc) if new != self.shape else self
+        return Port(self.dtype, new, self.doc, self.attrs) if new != self.shape else self
 
     def to_dict(self) -> dict:
         d: dict[str, Any] = {"dtype": self.dtype}
@@ -103,11 +172,13 @@ class Port:
             d["shape"] = list(self.shape)
         if self.doc:
             d["doc"] = self.doc
+        if self.attrs:
+            d["attrs"] = dict(self.attrs)
         return d
 
     @classmethod
     def from_spec(cls, spec: Any) -> "Port":
-        """A port from a graph file entry: None, a dtype string, or {dtype, shape, doc}."""
+        """A port from a graph file entry: None, a dtype string, or {dtype, shape, doc, attrs}."""
         if isinstance(spec, Port):
             return spec
         if spec is None:
@@ -115,10 +186,13 @@ class Port:
         if isinstance(spec, str):
             return cls(spec)
         if isinstance(spec, dict):
-            unknown = set(spec) - {"dtype", "shape", "doc", "default"}
+            unknown = set(spec) - {"dtype", "shape", "doc", "default", "attrs"}
             if unknown:
-                raise ValueError(f"unknown port field(s) {sorted(unknown)}; expected dtype, shape, doc")
-            return cls(spec.get("dtype", ANY), spec.get("shape"), spec.get("doc", ""))
+                raise ValueError(f"unknown port field(s) {sorted(unknown)}; expected dtype, shape, doc, attrs")
+            attrs = spec.get("attrs")
+            if attrs is not None and not isinstance(attrs, Mapping):
+                raise ValueError(f"'attrs' must be a mapping of name -> int, float or str, not {attrs!r}")
+            return cls(spec.get("dtype", ANY), spec.get("shape"), spec.get("doc", ""), attrs)
         raise ValueError(f"a port is a dtype string or a mapping with dtype/shape, not {spec!r}")
 
 

@@ -95,6 +95,13 @@ class Flite(Module):
     inputs = {"text": Port("str", doc="text to speak"), "voice": Port("str", doc="voice for this run")}
     outputs = dict(_AUDIO_OUT)
 
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        # the rate is fixed by the voice, unless a run may choose another (kal is 8 kHz)
+        if "voice" in in_attrs or params.get("voice") not in FLITE_VOICES:
+            return {}
+        return {"wav": {"sr": 8000 if params["voice"] == "kal" else 16000}}
+
     def __init__(self, voice: FliteVoice = "slt", binary: str | None = None, timeout: float | None = None):
         self.voice = self._valid_voice(voice)
         self.binary = binary
@@ -163,6 +170,14 @@ class EspeakNG(Module):
 
     inputs = {"text": Port("str", doc="text to speak"), "voice": Port("str", doc="voice for this run")}
     outputs = dict(_AUDIO_OUT)
+
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        # espeak-ng's own voices speak at 22.05 kHz; mbrola voices (mb-*) at their database's rate
+        voice = params.get("voice")
+        if "voice" in in_attrs or not isinstance(voice, str) or voice.startswith("mb"):
+            return {}
+        return {"wav": {"sr": 22050}}
 
     def __init__(self, voice: str = "en-us", speed: int = 175, pitch: int = 50, binary: str | None = None,
                  timeout: float | None = None):

@@ -26,6 +26,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.module import Module
 from ..core.ports import Port
+from .frames import frame_attrs, frames_of, rate_of
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,12 @@ class WorldAnalysis(_FftSized):
                "length": Port("int", doc="samples analysed (for WorldSynthesis's length)")}
     _binned = ("sp", "ap")
 
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        # frames every frame_period ms; their rate and shift in samples when the audio's rate is known
+        fa = frame_attrs(rate_of(in_attrs), period_ms=params.get("frame_period"))
+        return {"f0": fa, "sp": fa, "ap": fa}
+
     def __init__(self, f0_method: Literal["dio", "harvest"] = "harvest", frame_period: float = 5.0,
                  fft_size: int | None = None, f0_floor: float = 71.0, f0_ceil: float = 800.0,
                  d4c_threshold: float = 0.85):
@@ -189,6 +196,21 @@ class WorldSynthesis(Module):
               "sr": Port("int", doc="sample rate in Hz"),
               "length": Port("int", doc="output length in samples (WorldAnalysis's length)")}
     outputs = {"wav": Port("float32", (None,), "mono audio in [-1, 1]")}
+
+    @classmethod
+    def ports(cls, params: Mapping[str, Any]):
+        # the frames must be as far apart as this synthesis assumes: analysis at 10 ms into
+        # synthesis at 5 ms is refused when the graph is built
+        ins, outs = super().ports(params)
+        fa = frame_attrs(period_ms=params.get("frame_period", 5.0))
+        for name in ("f0", "sp", "ap"):
+            ins[name] = ins[name].with_attrs(fa)
+        return ins, outs
+
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        sr = next((a["sr"] for a in in_attrs.values() if "sr" in a), None)
+        return {"wav": {"sr": sr}} if sr else {}
 
     def __init__(self, frame_period: float = 5.0):
         if not frame_period > 0:
@@ -268,6 +290,16 @@ class SpToMcep(Module):
             outs["mgc"] = Port("float32", (None, order + 1), outs["mgc"].doc)
         return ins, outs
 
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        out = frames_of(in_attrs.get("sp"))
+        order = params.get("order", 24)
+        if isinstance(order, int) and not isinstance(order, bool):
+            out["dim"] = order + 1
+        if params.get("alpha") is not None:
+            out["alpha"] = float(params["alpha"])
+        return {"mgc": out}
+
     def run(self, sp, sr=None):
         sp = _check_frames("SpToMcep", "sp", sp, 2)
         if sp.shape[1] < 2 * self.order:
@@ -291,6 +323,19 @@ class McepToSp(_FftSized):
               "sr": Port("int", doc="sample rate in Hz (needed when fft_size or alpha is None)")}
     outputs = {"sp": Port("float32", (None, "bins"), "spectral envelope (power), fft_size//2+1 bins")}
     _binned = ("sp",)
+
+    @classmethod
+    def ports(cls, params: Mapping[str, Any]):
+        # a mel-cepstrum warped with another alpha would decode to a wrong envelope: refuse it at build
+        ins, outs = super().ports(params)
+        alpha = params.get("alpha", 0.42)
+        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+            ins["mgc"] = ins["mgc"].with_attrs({"alpha": float(alpha)})
+        return ins, outs
+
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        return {"sp": frames_of(in_attrs.get("mgc"))}
 
     def __init__(self, fft_size: int | None = None, alpha: float | None = 0.42):
         _check_fft_size("McepToSp", fft_size)

@@ -37,6 +37,10 @@ class LoadWav(Module):
             outs["wav"] = Port("float32", (None, None), "audio (frames, channels)")
         return ins, outs
 
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        return {"wav": {"sr": params["sr"]}} if params.get("sr") else {}
+
     def run(self, path):
         from ...io import read_wav
         x, sr = read_wav(path)
@@ -69,6 +73,10 @@ class Resample(Module):
         _positive("Resample", target_sr=target_sr)
         self.target_sr = target_sr
         self.quality = quality
+
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        return {"wav": {"sr": params.get("target_sr")}}
 
     def run(self, wav, sr):
         sr = _rate(sr, "Resample")

@@ -9,6 +9,7 @@ import numpy as np
 from ...core.errors import InputError
 from ...core.module import Module
 from ...core.ports import Port
+from ..frames import frame_attrs, rate_of
 from .checks import SR, WAV, _positive, _rate, check_wav
 
 
@@ -23,6 +24,10 @@ class F0(Module):
 
     inputs = {"wav": WAV, "sr": SR}
     outputs = {"f0": Port("float32", (None,), "Hz per frame, 0 when unvoiced")}
+
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        return {"f0": frame_attrs(rate_of(in_attrs), period_ms=params.get("frame_period_ms"))}
 
     def __init__(self, method: Literal["dio", "harvest", "pyin"] = "dio", frame_period_ms: float = 5.0,
                  f0_floor: float = 71.0, f0_ceil: float = 800.0):

@@ -8,6 +8,7 @@ import numpy as np
 from ...core.errors import InputError
 from ...core.module import Module
 from ...core.ports import Port
+from ..frames import frame_attrs, frames_of, rate_of
 from .blocks import _blockwise_stft
 from .checks import SR, WAV, _bins_port, _check_bins, _check_finite, _check_frames, _positive, _rate, check_wav
 
@@ -132,6 +133,13 @@ class MelSpectrogram(Module):
         ins["mag"] = _bins_port(cls, params, "float32", "magnitude STFT (frames, n_fft//2+1)")
         return ins, outs
 
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        # from audio the frames are hop_length apart; from `mag` they are whatever the STFT made
+        fa = frame_attrs(rate_of(in_attrs), shift=params.get("hop_length")) if "wav" in in_attrs \
+            else frames_of(in_attrs.get("mag"))
+        return {"mel": {**fa, "dim": params.get("n_mels")}}
+
     def _basis(self, sr: int) -> np.ndarray:
         if self.fmax is not None and self.fmax > sr / 2:
             raise InputError(f"MelSpectrogram: fmax {self.fmax} Hz is above the Nyquist frequency of {sr} Hz audio "
@@ -191,6 +199,12 @@ class MFCC(MelSpectrogram):
     @classmethod
     def ports(cls, params):
         return dict(cls.inputs), dict(cls.outputs)
+
+    @classmethod
+    def port_attrs(cls, params, in_attrs):
+        fa = frame_attrs(rate_of(in_attrs), shift=params.get("hop_length")) if "wav" in in_attrs \
+            else frames_of(in_attrs.get("log_mel"))
+        return {"mfcc": {**fa, "dim": params.get("n_mfcc")}}
 
     def run(self, wav=None, sr=16000, log_mel=None):
         import librosa

@@ -25,6 +25,7 @@ class TrimSilence(Module):
 
     inputs = {"wav": WAV, "sr": SR}
     outputs = {"wav": WAV}
+    attrs_through = {"wav": "wav"}  # same rate out as in
 
     def __init__(self, top_db: float = 40.0, frame_length: int = 2048, hop_length: int = 512,
                  pad_ms: float = 0.0, silence_db: float = -60.0):
@@ -80,6 +81,7 @@ class Preemphasis(Module):
 
     inputs = {"wav": WAV}
     outputs = {"wav": WAV}
+    attrs_through = {"wav": "wav"}
 
     def __init__(self, coeff: float = 0.97):
         self.coeff = coeff
@@ -97,6 +99,7 @@ class Deemphasis(Module):
 
     inputs = {"wav": WAV}
     outputs = {"wav": WAV}
+    attrs_through = {"wav": "wav"}
 
     def __init__(self, coeff: float = 0.97):
         if abs(coeff) >= 1:
@@ -121,6 +124,7 @@ class LoudnessNormalize(Module):
 
     inputs = {"wav": WAV}
     outputs = {"wav": WAV, "gain_db": Port("float")}
+    attrs_through = {"wav": "wav"}
 
     def __init__(self, target_dbfs: float = -23.0, peak_dbfs: float = -1.0):
         if peak_dbfs > 0:
