@@ -15,4 +15,8 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --upgrade pip 'setuptools<81' wheel
-.venv/bin/pip install -q -e ".[speech,serve,ray,dev,train]"
+.venv/bin/pip install -q -e ".[speech,serve,ray,remote,dev,train]"
+# MLServer (a real model server for the remote-node tests) pins older fastapi/starlette/protobuf than
+# ours: it gets a virtualenv of its own, and tests start it from there
+[ -x .venv-mlserver/bin/mlserver ] || { "$PY" -m venv .venv-mlserver && .venv-mlserver/bin/pip install -q --upgrade pip \
+  && .venv-mlserver/bin/pip install -q "mlserver==1.7.1" numpy; }

@@ -45,6 +45,10 @@ PROVIDERS: dict[str, tuple[str, str, str]] = {
                "prepare and inspect speech corpora (file lists, features)"),
     "batch": ("modulespack.cli.batch", "modulespack.engines",
               "run a graph over every utterance of a list, writing its outputs to files"),
+    "train": ("modulespack.cli.train", "modulespack.train",
+              "train a project of the NII toolkit's shape (config.py, model.py), or resume one"),
+    "infer": ("modulespack.cli.infer", "modulespack.train",
+              "generate a project's test set with a trained model"),
 }
 
 BUILTIN: list[tuple[str, AddParser]] = [("check", check.add_parser), ("run", run.add_parser),
