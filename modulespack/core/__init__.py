@@ -4,7 +4,7 @@ Imports nothing heavier than numpy and PyYAML, and nothing of speech, training o
 """
 from .build import BuiltGraph, BuiltNode, build_graph
 from .cancel import CancelToken, current_token
-from .errors import Cancelled, FeedError, GraphError, InputError, NodeError, NodeInputError, Problem
+from .errors import Cancelled, FeedError, GraphError, InputError, NodeError, NodeInputError, Problem, Unavailable
 from .function import module
 from .hooks import NodeHooks
 from .module import Module
@@ -17,5 +17,5 @@ from .spec import Const, Edge, GraphInput, GraphSpec, NodeSpec, load_graph, save
 __all__ = [
     "BuiltGraph", "BuiltNode", "CancelToken", "Cancelled", "Const", "ENTRY_POINT_GROUP", "Edge", "FeedError", "GraphError", "GraphInput",
     "GraphModule", "GraphSpec", "InputError", "Module", "NodeError", "NodeHooks", "NodeInputError", "NodeSpec", "Port", "Problem", "Registry", "Result",
-    "Session", "build_graph", "current_token", "default_registry", "load_graph", "module", "register", "save_graph",
+    "Session", "Unavailable", "build_graph", "current_token", "default_registry", "load_graph", "module", "register", "save_graph",
 ]

@@ -132,6 +132,22 @@ class NodeInputError(NodeError):
                               self.port, inputs)
 
 
+class Unavailable(RuntimeError):
+    """A service a module needs (a model server, every endpoint of it) cannot be reached now; it may
+    be later. Front ends answer it as such (HTTP 503 with `Retry-After: retry_after` seconds)
+    rather than as a fault of the graph.
+
+    >>> raise Unavailable("no endpoint of model 'asr' answers: 10.0.0.1:8000 (refused)", 2.0)  # doctest: +SKIP
+    """
+
+    def __init__(self, message: str, retry_after: float = 1.0):
+        self.retry_after = float(retry_after)
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (Unavailable, (str(self), self.retry_after))
+
+
 class Cancelled(RuntimeError):
     """A run was cancelled (its CancelToken was set) before it finished; `reason` says why."""
 

@@ -14,6 +14,10 @@ from .examples import parse_examples
 from .node_options import NODE_OPTION_KEYS
 
 GRAPH_SUFFIXES = (".yaml", ".yml", ".json")
+#: top-level mappings a graph file may carry for front doors (`openai:`, `wyoming:`), kept on the spec as they
+#: are written (`GraphSpec.front_doors`): core checks only that each is a mapping, the front door
+#: (`modulespack.serve`) reads it
+FRONT_DOOR_KEYS = ("openai", "wyoming")
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class GraphSpec:
     module_paths: list[str] = field(default_factory=list)  # folders of module files, relative to the file
     format: str = "modulespack"
     examples: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {input: value}, see `examples`
+    front_doors: dict[str, dict[str, Any]] = field(default_factory=dict)  # FRONT_DOOR_KEYS -> mapping, opaque
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -111,6 +116,8 @@ class GraphSpec:
         d["outputs"] = {k: str(v) for k, v in self.outputs.items()}
         if self.examples:
             d["examples"] = {k: dict(v) for k, v in self.examples.items()}
+        for k, v in self.front_doors.items():
+            d[k] = dict(v)
         return d
 
 
@@ -233,7 +240,8 @@ def parse_graph(data: Any, path: Path | None = None) -> GraphSpec:
         raise GraphError([Problem("a graph file holds a mapping with 'nodes' (and 'inputs', 'outputs')",
                                   file=file, kind="syntax")])
     problems: list[Problem] = []
-    known = {"name", "description", "inputs", "outputs", "nodes", "module_paths", "version", "examples"}
+    known = {"name", "description", "inputs", "outputs", "nodes", "module_paths", "version", "examples",
+             *FRONT_DOOR_KEYS}
     for k in data:
         if k not in known:
             problems.append(Problem(f"unknown top-level key '{k}' (expected {', '.join(sorted(known))})",
@@ -312,11 +320,19 @@ def parse_graph(data: Any, path: Path | None = None) -> GraphSpec:
         mpaths = [mpaths]
     examples, example_problems = parse_examples(data.get("examples"), inputs, path)
     problems += example_problems
+    front_doors = {}
+    for k in FRONT_DOOR_KEYS:
+        if data.get(k) is not None:
+            if isinstance(data[k], dict):
+                front_doors[k] = dict(data[k])
+            else:
+                problems.append(Problem(f"'{k}' must be a mapping (settings of the {k} front door)", file=file,
+                                        kind="syntax"))
     if problems:
         raise GraphError(problems)
     name = data.get("name") or (path.stem if path else "graph")
     return GraphSpec(str(name), nodes, inputs, outputs, str(data.get("description") or ""), path,
-                     [str(p) for p in mpaths], examples=examples)
+                     [str(p) for p in mpaths], examples=examples, front_doors=front_doors)
 
 
 def parse_source(src: Any, graph_inputs: dict[str, Any]) -> tuple[Any, str | None]:

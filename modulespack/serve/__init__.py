@@ -28,6 +28,12 @@ Routes (all but /healthz, the page and /static need the API key when keys are co
   (names the port; also a module refusing its input values, kind ``input``), 500 node (names it),
   503 the worker running it died, its engine cannot run, or the server is stopping (``Retry-After``), 504
   timeout. A run that times out, or whose client goes away, is cancelled (its subprocesses killed).
+- ``GET /graphs/{name}/snippets``: ready-to-paste calls of the graph through every front door it
+  answers (curl, the ``openai`` client, Home Assistant's Wyoming settings), for the page's "Use it
+  from..." panel (``modulespack.serve.snippets``)
+- The OpenAI audio API (``modulespack.serve.openai_routes``): ``POST /v1/audio/transcriptions``,
+  ``POST /v1/audio/speech``, ``GET /v1/models[/{id}]``, the model being a graph's name; which graphs
+  fit is decided from their ports or by the graph file's ``openai:`` mapping (``modulespack.serve.tasks``)
 - ``GET /docs``, ``/openapi.json``: one form per graph, made from its ports (they need the key too
   when keys are configured, unless ``docs_public=True`` / ``--public-docs``). Swagger UI's files
   are served from ``/docs-assets`` (the swagger-ui-bundle-v2 package): /docs works offline. No /redoc.

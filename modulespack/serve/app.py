@@ -35,7 +35,8 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
                engine_options: Mapping[str, Any] | None = None, debug: bool = False, docs_public: bool = False,
                session_options: Mapping[str, Any] | None = None,
                title: str = "modulespack", allowed_hosts: str | Iterable[str] | None = None,
-               executor: str | Mapping[str, str] | None = None, process_workers: int | None = None) -> FastAPI:
+               executor: str | Mapping[str, str] | None = None, process_workers: int | None = None,
+               wyoming: str | None = None, grpc_address: str | None = None) -> FastAPI:
     """The web app serving every graph file in `paths` (folders give their *.yaml, *.yml, *.json).
 
     Every graph is validated and its Session built here, once; a graph that does not validate
@@ -67,7 +68,11 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
     `engine_workers`: threads, processes or actors per graph (default: the engine's own: the CPU
     count for "local"). `executor` and `process_workers` are the old names of `engine` ("process"
     is "local") and `engine_workers`. `debug`: tracebacks in 500 answers. `session_options`: passed
-    to every `Session` (e.g. `{"parallel": False}`).
+    to every `Session` (e.g. `{"parallel": False}`). `wyoming`: also serve the speech-to-text and
+    text-to-speech graphs over Wyoming (Home Assistant) on this `tcp://HOST:PORT` or `unix://PATH`,
+    started and stopped with the app's lifespan (`wyoming_server`). Every graph also answers the Open
+    Inference Protocol (V2) over HTTP (`/v2/...`, `v2_routes`); `grpc_address` (HOST:PORT): over gRPC
+    there too (`v2_grpc`, needs tritonclient[grpc]), started and stopped with the lifespan.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -81,6 +86,9 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
         engine = executor
     if process_workers is not None and engine_workers is None:
         engine_workers = process_workers
+    if wyoming:  # a wrong address is refused before any graph is loaded
+        from .wyoming_server import check_uri
+        check_uri(wyoming)
     graphs = load_graphs(list(paths), engine=engine, concurrency=concurrency, max_audio_seconds=max_audio_seconds,
                          max_text_chars=max_text_chars,
                          engine_options={**dict(engine_options or {}), "workers": engine_workers,
@@ -89,15 +97,38 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
     for name, e in graphs.items():
         examples[name], bad = load_examples(e.graph, e.form)
         problems += bad
+    if wyoming:
+        from .wyoming_info import settings_problems
+        problems += settings_problems(graphs.values())
     if problems:
         close_all(graphs.values())
         raise GraphLoadError(problems)
     state = ServeState(graphs, Dispatcher(timeout_s, debug), api_keys=api_keys or (),
                        max_upload_bytes=int(max_upload_mb * MB), debug=debug, docs_public=docs_public,
                        examples=examples)
+    if wyoming:
+        from .wyoming_server import WyomingDoor
+        state.wyoming = WyomingDoor(state, wyoming)
+    grpc_door = None
+    if grpc_address:
+        from .v2_grpc import GrpcDoor
+        try:
+            grpc_door = GrpcDoor(state, grpc_address)
+        except ValueError:
+            state.shutdown()
+            raise
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if state.wyoming is not None:  # first: a taken port stops start-up before any engine starts
+            await state.wyoming.start()
+        if grpc_door is not None:  # likewise
+            try:
+                await grpc_door.start()
+            except BaseException:
+                if state.wyoming is not None:
+                    await state.wyoming.stop()
+                raise
         if not state.all_warm():
             # engines start (Sessions built, worker processes spawned, first examples run); /readyz says when done
             state.start_warm_up()
@@ -107,6 +138,10 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
             warm, state.warm_task = state.warm_task, None
             if warm is not None and not warm.done():
                 warm.cancel()
+            if state.wyoming is not None:
+                await state.wyoming.stop()
+            if grpc_door is not None:
+                await grpc_door.stop()
             state.shutdown()
 
     app = FastAPI(title=title, version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None,
@@ -131,6 +166,13 @@ def create_app(paths: str | os.PathLike | Iterable[str | os.PathLike], *, api_ke
 
     add_page_routes(app, state)
     add_graph_routes(app, state)
+    from .openai_routes import add_openai_routes  # the OpenAI audio API (/v1/...): a front door over the same graphs
+    app.state.modulespack_openai = add_openai_routes(app, state)
+    from .snippets import add_snippet_routes  # the page's "Use it from..." calls, per graph and front door
+    add_snippet_routes(app, state)
+    from .v2_routes import add_v2_routes  # the Open Inference Protocol (/v2/...): every graph is a model
+    app.state.modulespack_v2 = add_v2_routes(app, state)
+    app.state.modulespack_grpc = grpc_door
     add_docs_routes(app, state, title)
     return app
 

@@ -23,6 +23,8 @@ examples:
   MODULESPACK_API_KEY=s3cret modulespack serve graphs/asr.yaml --engine local --engine-workers 2
   modulespack serve examples/graphs --engine-graph asr=local          # asr in processes, the rest on threads
   modulespack serve examples/graphs --engine ray --address auto       # on Ray Serve (an existing cluster)
+  modulespack serve examples/graphs --wyoming tcp://0.0.0.0:10300     # also Wyoming, for Home Assistant
+  modulespack serve examples/graphs --grpc-port 8001                  # also V2 (Triton/KServe) over gRPC
   (old names, still accepted: --executor process = --engine local, --process-graph NAME =
    --engine-graph NAME=local, --process-workers N = --engine-workers N)
   curl -s localhost:8000/graphs
@@ -78,6 +80,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--process-graph", action="append", default=None, metavar="NAME", help=argparse.SUPPRESS)
     p.add_argument("--process-workers", type=int, default=None, metavar="N", help=argparse.SUPPRESS)
     p.add_argument("--workers", type=int, default=1, metavar="N", help="uvicorn worker processes (default 1)")
+    p.add_argument("--wyoming", default=None, metavar="tcp://HOST:PORT",
+                   help="also serve the speech-to-text and text-to-speech graphs over Wyoming (Home Assistant's "
+                        "voice protocol) at this address, e.g. tcp://127.0.0.1:10300 (off by default; no API "
+                        "key on it: keep it on a trusted network)")
+    p.add_argument("--grpc-port", type=int, default=None, metavar="PORT",
+                   help="also serve the Open Inference Protocol (V2: Triton, KServe clients) over gRPC on this "
+                        "port of --host (every graph is a model, as on /v2/... over HTTP; needs tritonclient[grpc])")
     p.add_argument("--debug", action="store_true", help="tracebacks in 500 answers")
     p.add_argument("--public-docs", action="store_true",
                    help="with --api-key, let /docs and /openapi.json (every graph's inputs and outputs) be "
@@ -123,7 +132,16 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "engine_workers": args.engine_workers if args.engine_workers is not None else args.process_workers,
         **({"engine_options": {"address": args.address}} if args.address else {}),
         "debug": args.debug, "docs_public": bool(args.public_docs),
+        **({"wyoming": args.wyoming} if args.wyoming else {}),
+        **({"grpc_address": grpc_address(args.host, args.grpc_port)} if args.grpc_port is not None else {}),
     }
+
+
+def grpc_address(host: str, port: int) -> str:
+    """HOST:PORT of --host and --grpc-port (an IPv6 address in brackets)."""
+    if not 0 < port < 65536:
+        raise ValueError(f"--grpc-port {port}: a port number, 1-65535")
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 def _make_app(options: dict[str, Any]) -> Any:
@@ -145,6 +163,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"modulespack serve: {e}", file=sys.stderr)
         return 2
+    if options.get("wyoming") and (args.workers > 1 or options["engine"] == "ray"):
+        print("modulespack serve: --wyoming listens in one server process: use it with --workers 1 and without "
+              "--engine ray (--engine local or --engine-graph NAME=ray still spread the runs)", file=sys.stderr)
+        return 2
+    if options.get("grpc_address") and (args.workers > 1 or options["engine"] == "ray"):
+        print("modulespack serve: --grpc-port listens in one server process: use it with --workers 1 and without "
+              "--engine ray", file=sys.stderr)
+        return 2
     if options["engine"] == "ray" and not args.check:  # every graph on Ray Serve, the same HTTP API
         from .ray_serve import serve_forever
         return serve_forever(options, host=args.host, port=args.port, address=args.address)
@@ -158,6 +184,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     state = app.state.modulespack
     names = ", ".join(state.graphs)
+    if state.wyoming is not None and not args.check:
+        from .wyoming_server import check_can_listen
+        try:
+            check_can_listen(state.wyoming.uri)
+        except OSError as e:
+            state.shutdown()
+            print(f"modulespack serve: {e.strerror}", file=sys.stderr)
+            return 1
+    grpc_door = app.state.modulespack_grpc
+    if grpc_door is not None and not args.check:
+        try:
+            grpc_door.check_can_listen()
+        except OSError as e:
+            state.shutdown()
+            print(f"modulespack serve: {e.strerror}", file=sys.stderr)
+            return 1
     # every module set up (and every first example run) before anything is served: a graph that
     # cannot run stops start-up here rather than answer 503 forever
     try:
@@ -182,7 +224,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"modulespack serve: graph '{n}': {w} (the graph is served)", file=sys.stderr)
     import uvicorn
 
-    print(f"serving {names} on http://{args.host}:{args.port}/ (API docs: /docs)", file=sys.stderr)
+    print(f"serving {names} on http://{args.host}:{args.port}/ (API docs: /docs)"
+          + (f", Wyoming on {args.wyoming}" if args.wyoming else "")
+          + (f", V2 gRPC on {grpc_door.address}" if grpc_door is not None else ""), file=sys.stderr)
     if args.workers > 1:
         app = None  # each uvicorn worker builds its own from the options
         os.environ[ENV_CONFIG] = json.dumps(options)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from concurrent.futures import Future
 
-from ..core import Cancelled, CancelToken, FeedError, GraphError, NodeError, NodeInputError, Result
+from ..core import Cancelled, CancelToken, FeedError, GraphError, NodeError, NodeInputError, Result, Unavailable
 from ..engines import EngineError, WorkerDied
 from .entry import GraphEntry
 from .errors import ServeError
@@ -115,6 +116,10 @@ class Dispatcher:
             log.warning("graph %s: %s", name, e)
             return ServeError(503, f"graph '{name}': {e}; try again", graph=name, node=e.node, module=e.module,
                               kind="worker", headers={"Retry-After": str(RETRY_AFTER_S)})
+        if isinstance(e, NodeError) and isinstance(e.cause, Unavailable):  # e.g. every model-server endpoint down
+            log.warning("graph %s: %s", name, e)
+            return ServeError(503, f"graph '{name}': {e}", graph=name, node=e.node, module=e.module, kind="unavailable",
+                              headers={"Retry-After": str(max(1, math.ceil(e.cause.retry_after)))})
         if isinstance(e, NodeError):
             log.error("graph %s: %s\n%s", name, e, e.traceback)
             return ServeError(500, str(e), graph=name, node=e.node, module=e.module, kind="node",

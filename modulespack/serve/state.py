@@ -36,6 +36,7 @@ class ServeState:
         self.debug = debug
         self.docs_public = docs_public
         self.warm_task: asyncio.Future | None = None
+        self.wyoming: Any = None  # the Wyoming front door (`wyoming_server.WyomingDoor`, `.uri`) when set
         self.start_errors: dict[str, str] = {}  # graph -> why its engine could not start
         self.metrics = Metrics(self.graphs, {n: e.graph.order for n, e in self.graphs.items()})
         for n, e in self.graphs.items():

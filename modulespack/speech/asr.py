@@ -17,7 +17,7 @@ import logging
 import os
 import tempfile
 import threading
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: the only rate the bundled acoustic model was trained at
 MODEL_RATE = 16000
+#: feature frames per second (pocketsphinx's default `frate`): segment times are in these frames
+FRAME_RATE = 100
 
 _MODES = ("jsgf", "grammar_sentences", "keyphrases", "lm_sentences", "lm")
 
@@ -80,7 +82,9 @@ class PocketSphinx(Module):
 
     inputs = {"wav": Port("float32", (None,), "mono samples in [-1, 1]"),
               "sr": Port("int", doc="sample rate, Hz (16000, or resampled to it)")}
-    outputs = {"text": Port("str", doc="lower-case words, space separated; '' if nothing was heard")}
+    outputs = {"text": Port("str", doc="lower-case words, space separated; '' if nothing was heard"),
+               "words": Port("list", doc="the words heard with their times: [{word, start, end}] in seconds "
+                                         "from the start of the audio (computed only when fetched)")}
 
     def __init__(self, jsgf: str | None = None, grammar_sentences: list[str] | None = None,
                  keyphrases: list[str] | None = None, lm_sentences: list[str] | None = None,
@@ -248,14 +252,26 @@ class PocketSphinx(Module):
         return to_int16(x)
 
     def run(self, wav: np.ndarray, sr: int) -> dict[str, Any]:
+        return self._run(wav, sr, words=True)
+
+    def runner(self, outputs: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+        if "words" in outputs:
+            return self.run
+        return self._text_only  # a graph that never uses the word times does not collect them
+
+    def _text_only(self, wav: np.ndarray, sr: int) -> dict[str, Any]:
+        return self._run(wav, sr, words=False)
+
+    def _run(self, wav: np.ndarray, sr: int, words: bool) -> dict[str, Any]:
         pcm = self._prepare(wav, sr)
         if self._idle is None:
             raise RuntimeError("PocketSphinx: setup() has not been called (or the module was closed)")
         if pcm.size == 0:
-            return {"text": ""}
+            return {"text": "", "words": []} if words else {"text": ""}
         decoder = self._acquire()
         try:
-            return {"text": self._decode(decoder, pcm.tobytes())}
+            text = self._decode(decoder, pcm.tobytes())
+            return {"text": text, "words": word_times(decoder)} if words else {"text": text}
         finally:
             self._release(decoder)
 
@@ -271,3 +287,16 @@ class PocketSphinx(Module):
             decoder.end_utt()
         hyp = decoder.hyp()
         return " ".join(hyp.hypstr.split()) if hyp is not None else ""
+
+
+def word_times(decoder) -> list[dict[str, Any]]:
+    """The words of the decoder's last utterance with their times in seconds, fillers (<s>, <sil>,
+    [NOISE]...) left out and alternate pronunciations ("word(2)") named as the word."""
+    out = []
+    for seg in decoder.seg() or ():  # None when nothing was heard (keyword spotting)
+        w = seg.word
+        if not w or w[0] in "<[+":
+            continue
+        out.append({"word": w.split("(", 1)[0], "start": round(seg.start_frame / FRAME_RATE, 3),
+                    "end": round((seg.end_frame + 1) / FRAME_RATE, 3)})  # end_frame is inclusive
+    return out

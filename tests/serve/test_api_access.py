@@ -51,12 +51,22 @@ def test_the_key_check_is_one_dependency_of_every_keyed_route(graph_dir):
     from fastapi.routing import APIRoute
     app = create_app(graph_dir, api_keys=["k1"])
     keys = app.state.modulespack.keys
-    open_routes = {"/", "/healthz", "/readyz", "/docs", "/openapi.json"}     # docs: their own dependency
+    open_routes = {"/", "/healthz", "/readyz", "/docs", "/openapi.json",     # docs: their own dependency
+                   "/v2/health/live", "/v2/health/ready"}
     keyed = [r for r in app.routes if isinstance(r, APIRoute) and r.path not in open_routes]
     assert {r.path for r in keyed} >= {"/graphs", "/graphs/{name}", "/graphs/{name}/run", "/graphs/arith/run",
                                        "/metrics", "/graphs/{name}/diagram"}
+    # the front doors of other protocols check the same keys themselves, to refuse in their
+    # protocol's own error shape (OpenAI's, V2's): they must refuse a caller without a key
+    doors = [r for r in keyed if r.path.startswith(("/v1/", "/v2"))]
     for r in keyed:
-        assert any(d.call is keys for d in r.dependant.dependencies), r.path
+        if r not in doors:
+            assert any(d.call is keys for d in r.dependant.dependencies), r.path
+    with TestClient(app) as c:
+        for path, method in (("/v1/models", "GET"), ("/v1/audio/speech", "POST"), ("/v2", "GET"),
+                             ("/v2/models/arith", "GET"), ("/v2/models/arith/infer", "POST")):
+            assert c.request(method, path).status_code == 401, path
+        assert c.get("/v2/health/live").status_code == 200      # probes need no key, as /healthz
     import inspect
     from modulespack.serve import routes, run
     assert "check_key" not in inspect.getsource(run) + inspect.getsource(routes)

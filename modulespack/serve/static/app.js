@@ -6,7 +6,8 @@
  * the API key field; the key is kept in sessionStorage and sent as X-API-Key.
  *
  * Modules: dom, format, state (shared), apikey, api, status (errors, busy, Run button), wav, record,
- * fft, colormap, spectrogram, plots, audio-input, form (inputs), results (outputs), diagram (and timings).
+ * fft, colormap, spectrogram, plots, audio-input, form (inputs), results (outputs), diagram (and timings),
+ * snippets (the "Use it from…" calls).
  */
 import { $, el, clear, fieldFor } from "./dom.js";
 import { fmtSeconds } from "./format.js";
@@ -21,6 +22,7 @@ import { resetOutputs, showResults } from "./results.js";
 import { loadDiagram, showDiagramLoading, updateDiagramHint, renderTimings, dropDiagramTimings,
   initDiagramFit } from "./diagram.js";
 import { encodeWav16, parseWav } from "./wav.js";
+import { loadSnippets } from "./snippets.js";
 import { fft, fftTables } from "./fft.js";
 
 // ------------------------------------------------------------------ graphs
@@ -72,6 +74,7 @@ function chooseGraph(name) {
   buildInputs(g);
   buildExamples(g);
   loadDiagram(g.name, null);
+  loadSnippets(g.name);
   updateRunButton();
 }
 
