@@ -8,8 +8,10 @@ that holds any other object is refused, never loaded with `weights_only=False`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import re
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -33,6 +35,24 @@ def save_atomic(obj: Any, path) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def remove_stale_temps(save_dir, epoch_prefix: str, trained_name: str, ext: str) -> int:
+    """Delete the temporary files a killed run left in `save_dir` (save_atomic's
+    `.<name>.<hex>.tmp`, as big as a checkpoint), of this run's checkpoint names only."""
+    stem = re.compile(r"^\.(" + re.escape(epoch_prefix) + r"_\d+|" + re.escape(trained_name) + r")"
+                      + re.escape(ext) + r"\.[0-9a-f]{12}\.tmp$")
+    try:
+        entries = os.listdir(save_dir)
+    except OSError:
+        return 0
+    removed = 0
+    for e in entries:
+        if stem.match(e):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(save_dir, e))
+                removed += 1
+    return removed
 
 
 def _numpy_safe_globals() -> list:

@@ -18,7 +18,10 @@ class Checker:
         self.style = "merge"
 
     def bad(self, var: str, msg: str) -> None:
-        self.problems.append((var, msg))
+        # the validation set reads input_dirs/output_dirs again when it has none of its own:
+        # one fault, one line
+        if (var, msg) not in self.problems:
+            self.problems.append((var, msg))
 
     def get(self, var: str, default=None, required: bool = False):
         if not hasattr(self.module, var):

@@ -26,17 +26,23 @@ from .project import ProjectConfig, Stream, SubSet
 from .streams import DataError, frames_of, read_rows, stream_path
 
 
+class DatasetError(ValueError):
+    """A data set that cannot be used as a whole (no usable utterance); names the set and why."""
+
+
 class UtteranceSet(torch.utils.data.Dataset):
     def __init__(self, conf: ProjectConfig, which: str, *, cache_dir, ignore_cache: bool = False,
-                 inference: bool = False, truncate: bool = True, log=print):
+                 inference: bool = False, truncate: bool = True, ignore_invalid: bool = False,
+                 log=print):
         data = {"train": conf.train, "val": conf.val, "test": conf.test}.get(which)
         if data is None:
-            raise ValueError(f"{conf.path}: the config has no {which} set"
-                             + ("" if which in ("train", "val", "test") else " (train, val or test)"))
+            raise DatasetError(f"{conf.path}: the config has no {which} set"
+                               + ("" if which in ("train", "val", "test") else " (train, val or test)"))
         self.which, self.set_name = which, data.name
         self.inputs: list[Stream] = list(conf.inputs)
         self.outputs: list[Stream] = list(conf.outputs)
         self.in_dim, self.out_dim = conf.in_dim, conf.out_dim
+        self.sr = conf.wav_samp_rate
         self.in_reso = self.inputs[0].reso
         self.out_reso = self.outputs[0].reso if self.outputs else 1
         self.reso_max = max(s.reso for s in self.inputs + self.outputs)
@@ -57,13 +63,16 @@ class UtteranceSet(torch.utils.data.Dataset):
         self._start: list[int] = []
         self._infos: list[str] = []
         self.present: list[list[str]] = []       # per sub-corpus: names whose files all exist
-        self.skipped = self.missing = 0
+        self.skipped = self.missing = self.invalid = 0
+        self.ignore_invalid = ignore_invalid     # the toolkit's --ignore-length-invalid-data
         for k, sub in enumerate(self.subsets):
             self._add_subset(k, sub, Path(cache_dir), ignore_cache, log)
         if not self.names:
-            raise ValueError(f"{conf.path}: the {which} set {self.set_name} has no usable utterance "
-                             f"({self.missing} with missing files, {self.skipped} shorter than "
-                             f"minimum_len {self.minimum})")
+            lists = ", ".join(s.list_file or s.cache_name for s in self.subsets)
+            short = f", {self.skipped} shorter than minimum_len ({self.minimum} samples)" if self.minimum else ""
+            bad = f", {self.invalid} whose streams disagree in length" if self.invalid else ""
+            raise DatasetError(f"{conf.path}: the {which} set {self.set_name} ({lists}) has no usable "
+                               f"utterance: {self.missing} left out for missing files{short}{bad}")
 
     # ------------------------------------------------------------------------ building
 
@@ -72,11 +81,14 @@ class UtteranceSet(torch.utils.data.Dataset):
         for dirs, streams in ((sub.input_dirs, self.inputs), (sub.output_dirs, self.outputs)):
             for d, s in zip(dirs, streams):
                 p = stream_path(d, name, s)
-                measured.append((p, frames_of(p, s, name), s.reso))
+                measured.append((p, frames_of(p, s, name, self.sr), s.reso))
         try:
             return L.combine(name, measured, self.reso_max)
         except ValueError as e:
-            raise DataError(name, None, str(e)) from None
+            if self.ignore_invalid:
+                return e
+            raise DataError(name, None, f"{e} (--ignore-length-invalid-data leaves such "
+                                        f"utterances out)") from None
 
     def _missing_file(self, sub: SubSet, name: str) -> str | None:
         for dirs, streams in ((sub.input_dirs, self.inputs), (sub.output_dirs, self.outputs)):
@@ -88,9 +100,9 @@ class UtteranceSet(torch.utils.data.Dataset):
 
     def _add_subset(self, k: int, sub: SubSet, cache_dir: Path, ignore_cache: bool, log) -> None:
         path = L.cache_path(cache_dir, sub.cache_name)
-        cached = None if ignore_cache else L.read_cache(path, log)
+        cached = None if ignore_cache else L.read_cache(path, log, self.truncate)
         infos: list[L.SeqInfo] = []
-        present, skipped, missing = [], 0, []
+        present, skipped, missing, invalid = [], 0, [], []
         for name in sub.names:
             length = cached.get(name) if cached else None
             if length is None:
@@ -99,7 +111,10 @@ class UtteranceSet(torch.utils.data.Dataset):
                     missing.append((name, gone))
                     continue
                 length = self._measure(sub, name)
-            present.append(name)
+            present.append(name)        # counted in the statistics even if left out below, as the toolkit
+            if isinstance(length, ValueError):
+                invalid.append((name, length))
+                continue
             segs = L.segments(length, self.truncate, self.minimum) if length is not None else []
             if not segs:
                 skipped += 1
@@ -115,12 +130,17 @@ class UtteranceSet(torch.utils.data.Dataset):
             log(f"{sub.cache_name}: utterance {name} left out: {gone} does not exist")
         if len(missing) > 10:
             log(f"{sub.cache_name}: ... {len(missing)} utterances left out for missing files in all")
+        for name, e in invalid[:10]:
+            log(f"{sub.cache_name}: utterance {name} left out (--ignore-length-invalid-data): {e}")
+        if len(invalid) > 10:
+            log(f"{sub.cache_name}: ... {len(invalid)} utterances left out for streams of different lengths")
         if skipped:
             log(f"{sub.cache_name}: {skipped} of {len(present)} utterances shorter than "
                 f"minimum_len ({self.minimum} samples) skipped")
         self.present.append(present)
         self.skipped += skipped
         self.missing += len(missing)
+        self.invalid += len(invalid)
         if not ignore_cache and infos and not L.same_cache(path, infos):
             L.write_cache(path, infos)
 
@@ -207,4 +227,4 @@ def _apply(fns, data, streams, seq, length):
     return out, length
 
 
-__all__ = ["DataError", "UtteranceSet", "make_loader", "mean_std"]
+__all__ = ["DataError", "DatasetError", "UtteranceSet", "make_loader", "mean_std"]

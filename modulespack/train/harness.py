@@ -159,12 +159,10 @@ def _train(args: argparse.Namespace, project: Path) -> int:
     save_dir = _folder(args.save_model_dir, project)
     if conf.train is None:
         raise OptionError(f"{conf.path}: no training set (trn_list)")
-    common = dict(cache_dir=cache, ignore_cache=args.ignore_cached_file_infor, log=_log)
+    common = dict(cache_dir=cache, ignore_cache=args.ignore_cached_file_infor,
+                  ignore_invalid=args.ignore_length_invalid_data, log=_log)
     trn = _data(UtteranceSet, conf, "train", **common)
     val = _data(UtteranceSet, conf, "val", **common) if conf.val is not None else None
-    if len(trn) == 0:
-        raise OptionError(f"{conf.path}: the training set has no utterance left "
-                          f"({trn.skipped} shorter than minimum_len)")
     stats = _data(mean_std, conf, trn, cache, log=_log)
     model = mod.Model(conf.in_dim, conf.out_dim, args, conf.module, stats)
     loss_obj = mod.Loss(args) if hasattr(mod, "Loss") else None
@@ -198,7 +196,7 @@ def _infer(args: argparse.Namespace, project: Path) -> int:
                                      f"{args.save_trained_name}{args.save_model_ext}")
     ckpt = load_checkpoint(path)
     test = _data(UtteranceSet, conf, "test", cache_dir=cache, ignore_cache=args.ignore_cached_file_infor,
-                        inference=True, truncate=False, log=_log)
+                 ignore_invalid=args.ignore_length_invalid_data, inference=True, truncate=False, log=_log)
     model = mod.Model(conf.in_dim, conf.out_dim, args, conf.module)
     model.to(device, dtype=torch.float32)
     load_weights(model, state_dict_of(ckpt, path), path)

@@ -25,6 +25,7 @@ class History:
         self.best_epoch = None
         self.loss_flag = None
         self.resumed = False
+        self.last_seen = 0             # utterances the last epoch ran (--minibatch-num-* run fewer)
         self._rows: list = []          # (indices, losses, seconds per utterance) of the running epoch
 
     # -- per batch: a list append only; the matrix is filled once per epoch
@@ -38,6 +39,7 @@ class History:
             width = len(rows[-1][1])
             if self.loss_mat.shape[2] != width:
                 self.loss_mat = np.resize(self.loss_mat, [self.epoch_num, self.seq_num, width])
+            self.last_seen = len({int(i) for indices, _, _ in rows for i in indices})
             for indices, losses, secs in rows:
                 for i in indices:
                     self.loss_mat[epoch, int(i), :] = losses
@@ -48,6 +50,14 @@ class History:
     def loss(self, epoch: int) -> np.ndarray:
         """Mean over utterances of each loss term."""
         return np.mean(self.loss_mat[epoch], axis=0)
+
+    def shown_loss(self, epoch: int) -> np.ndarray:
+        """The loss to print for the epoch just run: the mean over the utterances it ran (the
+        toolkit scales by the same factor after --minibatch-num-train/-val)."""
+        loss = self.loss(epoch)
+        if epoch == self.cur_epoch and 0 < self.last_seen < self.seq_num:
+            return loss * (self.seq_num / self.last_seen)
+        return loss
 
     def seconds(self, epoch: int) -> float:
         return float(np.sum(self.time_mat[epoch]))

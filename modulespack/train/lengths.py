@@ -98,23 +98,36 @@ def cache_path(cache_dir, set_name: str) -> str:
     return os.path.join(os.fspath(cache_dir), set_name + CACHE_SUFFIX)
 
 
-def read_cache(path: str, log=print) -> dict[str, int] | None:
-    """Utterance name -> length from a length cache, or None when absent or unreadable."""
+def read_cache(path: str, log=print, truncate: int | None = None) -> dict[str, int] | None:
+    """Utterance name -> length from a length cache, or None when absent, unreadable, or cut
+    with another ``truncate`` (its utterances may have lost a last piece shorter than
+    minimum_len then, which the lengths it holds cannot tell)."""
     if not os.path.isfile(path):
         return None
     try:
         with open(path, encoding="utf-8") as f:
             entries = json.load(f)
-        lengths: dict[str, int] = {}
+        pieces: dict[str, list[tuple[int, int]]] = {}
         for e in entries:
             name, start, n = e["seq_name"], e["start_pos"], e["length"]
             if not isinstance(name, str) or not all(isinstance(v, int) and v >= 0 for v in (start, n)):
                 raise ValueError(f"bad entry {e!r}")
-            lengths[name] = max(lengths.get(name, 0), start + n)
-        return lengths
+            pieces.setdefault(name, []).append((start, n))
     except (OSError, ValueError, TypeError, KeyError) as e:
         log(f"length cache {path} is unreadable ({e}); measuring the data again")
         return None
+    if not all(_cut_by(sorted(p), truncate) for p in pieces.values()):
+        log(f"length cache {path} was cut with another truncate_seq; measuring the data again")
+        return None
+    return {name: max(s + n for s, n in p) for name, p in pieces.items()}
+
+
+def _cut_by(pieces: list[tuple[int, int]], truncate: int | None) -> bool:
+    """Whether an utterance's cached pieces are what `segments` makes with ``truncate``."""
+    if truncate is None:
+        return len(pieces) == 1 and pieces[0][0] == 0
+    return all(start == k * truncate and (n == truncate or k == len(pieces) - 1 and n < truncate)
+               for k, (start, n) in enumerate(pieces))
 
 
 def write_cache(path: str, infos: list[SeqInfo]) -> None:

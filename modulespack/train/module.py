@@ -84,8 +84,8 @@ def _light_config(project: Path, module_config: str) -> ProjectConfig:
     return ProjectConfig(path=path, module=c.module, inputs=inputs, outputs=outputs,
                          wav_samp_rate=sr if isinstance(sr, int) and not isinstance(sr, bool) else None,
                          truncate_seq=None, minimum_len=None, train=None, val=None, test=None,
-                         input_trans_fns=getattr(c.module, "input_trans_fns", None),
-                         output_trans_fns=getattr(c.module, "output_trans_fns", None),
+                         input_trans_fns=getattr(c.module, "test_input_trans_fns", None),
+                         output_trans_fns=getattr(c.module, "test_output_trans_fns", None),
                          project_dir=project)
 
 
@@ -195,7 +195,8 @@ class TorchModel(Module):
             if not np.isfinite(a).all():
                 raise InputError(f"TorchModel: {name} contains NaN or infinity", port=name)
             rows.append(a)
-        reso = max(s.reso for s in self.conf.inputs)
+        # whole frames of the slowest stream, inputs and outputs, as the dataset cuts them
+        reso = max(s.reso for s in self.conf.inputs + self.conf.outputs)
         try:
             length = combine("input", [(n, len(a), s.reso) for n, a, s in zip(self.in_names, rows, self.conf.inputs)],
                              reso)
@@ -211,7 +212,15 @@ class TorchModel(Module):
         if length // reso == 0:
             raise InputError(f"TorchModel: inputs too short ({length} samples, one frame is {reso})",
                              port=self.in_names[0])
-        return np.concatenate(parts, axis=1), length
+        x = np.concatenate(parts, axis=1)
+        if self.conf.input_trans_fns:   # the test set's, as the toolkit's inference applies them
+            from .dataset import _apply, _fns_for
+            from .lengths import SeqInfo
+            subsets = len(self.conf.test.subsets) if self.conf.test else 1
+            fns = _fns_for(self.conf.input_trans_fns, self.conf.style, 0, subsets, len(self.conf.inputs))
+            x, _ = _apply(fns, x, self.conf.inputs, SeqInfo(length, "graph"), length)
+            x = np.asarray(x, dtype=np.float32)
+        return x, length
 
     def run(self, **inputs: Any) -> dict[str, Any]:
         import torch
@@ -236,6 +245,9 @@ class TorchModel(Module):
         if y.shape[1] != self.conf.out_dim:
             raise RuntimeError(f"TorchModel {self.project}: the model's output has dimension {y.shape[1]}, the "
                                f"config's output streams {self.conf.out_dim}")
+        # at most the frames the input stands for, as the toolkit writes them (a model may pad)
+        out_reso = self.conf.outputs[0].reso if self.conf.outputs else 1
+        y = y[:max(1, length // out_reso)]
         out: dict[str, Any] = {}
         start = 0
         for name, s in zip(self.out_names, self.conf.outputs):

@@ -96,6 +96,10 @@ def mean_std(conf, train_set, cache_dir, log=print) -> tuple[np.ndarray, ...]:
     im, isd = _compute(conf.inputs, sub.input_dirs, names, log)
     om, osd = _compute(conf.outputs, sub.output_dirs, names, log)
     os.makedirs(cache_dir, exist_ok=True)
+    # each file is written atomically, the pair is not: with the old pair gone first, a kill
+    # between the two writes leaves one file (recomputed next time), never a new and an old one
+    for path in (in_path, out_path):
+        path.unlink(missing_ok=True)
     write_raw(np.concatenate([im, isd]), in_path)
     write_raw(np.concatenate([om, osd]), out_path)
     return tuple(a.astype(np.float32) for a in (im, isd, om, osd))

@@ -62,7 +62,8 @@ def add_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--num-workers", type=int, default=0, metavar="N", help="data-loading processes (default 0)")
     _flag(g, "--multi-gpu-data-parallel", "use DataParallel over several GPUs (not supported here)")
     g.add_argument("--way-to-merge-datasets", default="concatenate", metavar="HOW", help="only concatenate is supported")
-    _flag(g, "--ignore-length-invalid-data", "accepted for compatibility (streams that disagree are an error)")
+    _flag(g, "--ignore-length-invalid-data",
+          "leave out utterances whose streams disagree in length by over 10 %% (default: an error)")
     _flag(g, "--ignore-cached-file-infor", "rescan the data instead of reading the length cache")
     g.add_argument("--path-cache-file", default="", metavar="DIR",
                    help="folder of the length cache and mean/std files (default: the project folder)")
@@ -155,8 +156,10 @@ def check_options(args: argparse.Namespace) -> None:
     for name, value in positive.items():
         if value < 1:
             raise OptionError(f"{name} must be at least 1, got {value}")
-    if args.epochs < 0 or args.num_workers < 0 or args.no_best_epochs < 0:
-        raise OptionError("--epochs, --no-best-epochs and --num-workers must not be negative")
+    for name, value in (("--epochs", args.epochs), ("--no-best-epochs", args.no_best_epochs),
+                        ("--num-workers", args.num_workers)):
+        if value < 0:
+            raise OptionError(f"{name} must not be negative, got {value}")
     if args.lr <= 0:
         raise OptionError(f"--lr must be positive, got {args.lr}")
     if args.sampler not in ("None", "block_shuffle_by_length"):
@@ -165,6 +168,11 @@ def check_options(args: argparse.Namespace) -> None:
         raise OptionError(f"--way-to-merge-datasets {args.way_to_merge_datasets!r}: only concatenate is supported")
     if args.inference and args.trunc_input_length_for_inference > 0 and args.trunc_input_overlap < 0:
         raise OptionError("--trunc-input-overlap must not be negative")
+    first, end = args.inference_sample_start_index, args.inference_sample_end_index
+    if args.inference and 0 <= end <= first:
+        # the toolkit refuses this too: it would generate nothing
+        raise OptionError(f"--inference-sample-start-index {first} must be below "
+                          f"--inference-sample-end-index {end}")
 
 
 def resolve_device(args: argparse.Namespace) -> str:

@@ -193,13 +193,21 @@ def load_config(project_dir, module_name: str = "config", *, for_inference: bool
         c.bad("wav_samp_rate", "is None, but a stream is '.wav': set the waveform's sample rate")
     truncate_seq = int_or_none(c, "truncate_seq")
     minimum_len = int_or_none(c, "minimum_len")
+    frame = max((s.reso for s in inputs + outputs), default=1)
+    if truncate_seq is not None and truncate_seq < frame and not for_inference:
+        # cut to whole frames of the slowest stream, it would be 0: segments that never advance
+        c.bad("truncate_seq", f"{truncate_seq} is shorter than one frame of the slowest stream "
+                              f"({frame} samples, the largest *_reso): use a multiple of {frame}")
     if c.problems:
         raise ConfigError(path, c.problems)
+    prefix = "test_" if for_inference else ""
     return ProjectConfig(
         path=path, module=module, inputs=inputs, outputs=outputs, wav_samp_rate=sr,
         truncate_seq=truncate_seq, minimum_len=minimum_len, train=train, val=val, test=test,
-        input_trans_fns=getattr(module, "input_trans_fns", None),
-        output_trans_fns=getattr(module, "output_trans_fns", None),
+        # the toolkit's main.py hands the test set test_*_trans_fns, never the training ones
+        # (those are often augmentation)
+        input_trans_fns=getattr(module, f"{prefix}input_trans_fns", None),
+        output_trans_fns=getattr(module, f"{prefix}output_trans_fns", None),
         optional_argument=getattr(module, "optional_argument", None),
         options=getattr(module, "options", None),
         style=c.style, project_dir=project_dir)

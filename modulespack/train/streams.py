@@ -27,8 +27,11 @@ def stream_path(directory: str, name: str, stream: Stream) -> str:
     return os.path.join(directory, name + stream.ext)
 
 
-def frames_of(path: str, stream: Stream, utterance: str) -> int:
-    """Number of frames in a stream file, from its header or size (the data is not read)."""
+def frames_of(path: str, stream: Stream, utterance: str, sr: int | None = None) -> int:
+    """Number of frames in a stream file, from its header or size (the data is not read).
+
+    A WAV file at another rate than ``sr`` (wav_samp_rate) is an error: its samples would not
+    line up with the other streams' frames, and the model would learn from garbled timing."""
     try:
         if stream.is_wav:
             import soundfile as sf
@@ -37,6 +40,9 @@ def frames_of(path: str, stream: Stream, utterance: str) -> int:
             if info.channels != stream.dim:
                 raise DataError(utterance, path, f"has {info.channels} channel(s), the config says "
                                                  f"dim {stream.dim}")
+            if sr and info.samplerate != sr:
+                raise DataError(utterance, path, f"is sampled at {info.samplerate} Hz, wav_samp_rate "
+                                                 f"in the config is {sr}: resample the data")
             return int(info.frames)
         return raw_length(path, stream.dim)
     except FormatError as e:

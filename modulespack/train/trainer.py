@@ -138,6 +138,8 @@ class Trainer:
         if hasattr(model, "other_setups"):
             model.other_setups()
         start = self.hist_trn.next_epoch
+        if not a.not_save_anything:
+            ck.remove_stale_temps(self.save_dir, a.save_epoch_name, a.save_trained_name, a.save_model_ext)
         if start >= a.epochs:
             self.log(f"Nothing to do: {start} of --epochs {a.epochs} epochs already trained")
         head = f"{'Epoch':>7s} | {'Duration(s)':>12s} | {'Train loss':>12s} | {'Dev loss':>12s} | {'Best':>5s}"
@@ -150,7 +152,7 @@ class Trainer:
             _set_flags(model, False, epoch)
             run_pass(a, model, self.loss_obj, self.device, self.train_loader, self.hist_trn, epoch,
                      self.optimizer, "train", reseed=lambda e=epoch: seed_globals(a.seed, e, 0))
-            loss_trn, seconds = self.hist_trn.loss(epoch), self.hist_trn.seconds(epoch)
+            loss_trn, seconds = self.hist_trn.shown_loss(epoch), self.hist_trn.seconds(epoch)
             if self.hist_val is not None:
                 if a.eval_mode_for_validation:
                     model.eval()
@@ -158,7 +160,7 @@ class Trainer:
                 with torch.no_grad():
                     run_pass(a, model, self.loss_obj, self.device, self.val_loader, self.hist_val, epoch,
                              None, "val", reseed=lambda e=epoch: seed_globals(a.seed, e, 1))
-                loss_val, seconds = self.hist_val.loss(epoch), seconds + self.hist_val.seconds(epoch)
+                loss_val, seconds = self.hist_val.shown_loss(epoch), seconds + self.hist_val.seconds(epoch)
                 self.scheduler.step(self.hist_val.stopping_loss(epoch))
                 new_best = self.hist_val.is_new_best()
             else:

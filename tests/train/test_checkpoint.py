@@ -141,3 +141,13 @@ def test_load_weights_strict_and_mismatched():
     assert kept == ["1.weight", "1.bias"]
     assert torch.equal(b[0].weight, a[0].weight)
     assert torch.equal(b[1].weight, before)
+
+
+def test_temps_of_a_killed_save_are_removed_and_nothing_else(tmp_path):
+    left = [".epoch_004.pt.0123456789ab.tmp", ".trained_network.pt.ba9876543210.tmp"]
+    kept = [".other.pt.0123456789ab.tmp", "epoch_004.pt", ".epoch_004.pt.tmp", "notes.txt"]
+    for name in left + kept:
+        (tmp_path / name).write_bytes(b"x")
+    assert ck.remove_stale_temps(tmp_path, "epoch", "trained_network", ".pt") == 2
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted(kept)
+    assert ck.remove_stale_temps(tmp_path / "absent", "epoch", "trained_network", ".pt") == 0

@@ -66,6 +66,19 @@ def test_large_length_difference_names_utterance_and_both_files(tmp_path):
     msg = str(e.value)
     assert name in msg and str(p.file("mgc", name)) in msg and str(p.file("f0", name)) in msg
     assert "30 frames" in msg and "20 frames" in msg
+    assert "--ignore-length-invalid-data" in msg
+
+
+def test_ignore_length_invalid_data_leaves_the_utterance_out_as_the_toolkit(tmp_path):
+    p = make_tiny_project(tmp_path, style="flat", frames=(30, 30))
+    name = p.all_train[1]
+    write_raw(read_raw(p.file("f0", name), 1)[:20], p.file("f0", name))
+    logged = []
+    conf = load_config(p.dir)
+    ds = UtteranceSet(conf, "train", cache_dir=p.dir, ignore_invalid=True, log=logged.append)
+    assert name not in ds.names and len(ds) == len(p.all_train) - 1 and ds.invalid == 1
+    assert name in ds.present[0]                     # still in the statistics, as in the toolkit
+    assert any(name in m and "--ignore-length-invalid-data" in m for m in logged)
 
 
 def test_feature_file_of_the_wrong_size_names_utterance_and_file(tmp_path):
@@ -140,6 +153,21 @@ def test_cache_written_by_the_toolkit_is_read_and_unknown_names_measured(tmp_pat
     _, ds = build(p)
     assert dict(zip(ds.names, ds.lengths)) == {a: 800, b: 1600, c: 800}
     assert ds[0][0].shape == (10, 5)
+
+
+def test_cache_cut_with_another_truncate_seq_is_measured_again(tmp_path):
+    p = make_tiny_project(tmp_path, style="flat", frames=(33, 33), truncate_seq=800, minimum_len=500)
+    _, ds = build(p)                   # 33 frames: 3 x 10 frames kept, the last 3 dropped from the cache
+    assert set(ds.lengths) == {800}
+    text = (p.dir / "config.py").read_text()
+    (p.dir / "config.py").write_text(text.replace("truncate_seq = 800", "truncate_seq = None"))
+    said = []
+    conf = load_config(p.dir)
+    whole = UtteranceSet(conf, "train", cache_dir=p.dir, log=said.append)
+    assert set(whole.lengths) == {33 * 80}                            # not the cached 30 frames
+    assert any("another truncate_seq" in m for m in said)
+    _, again = build(p)                                               # the cache is now the new cut's
+    assert again.lengths == whole.lengths
 
 
 def test_unreadable_cache_is_measured_again_with_a_message(tmp_path):
@@ -217,6 +245,27 @@ def test_mean_std_files_are_reused_and_wrong_sized_ones_recomputed(tmp_path):
     again = mean_std(conf, ds, p.dir, log=said.append)
     assert any("holds 7 values, 10 expected" in s for s in said)
     assert all(np.allclose(a, b) for a, b in zip(first, again))
+
+
+def test_a_kill_between_the_two_mean_std_files_never_pairs_new_with_old(tmp_path, monkeypatch):
+    from modulespack.train import normstats
+    p = make_tiny_project(tmp_path, style="flat")
+    conf, ds = build(p)
+    out_path = p.dir / "tiny_trn_mean_std_output.bin"
+    write_raw(np.zeros(7), p.dir / "tiny_trn_mean_std_input.bin")      # stale: recomputed
+    write_raw(np.r_[np.full(3, 9.0), np.full(3, 9.0)], out_path)          # old, of the right size
+    real = normstats.write_raw
+
+    def killed(array, path):
+        if path == out_path:
+            raise KeyboardInterrupt
+        real(array, path)
+    monkeypatch.setattr(normstats, "write_raw", killed)
+    with pytest.raises(KeyboardInterrupt):
+        mean_std(conf, ds, p.dir, **QUIET)
+    assert not out_path.exists()
+    monkeypatch.setattr(normstats, "write_raw", real)
+    assert not np.allclose(mean_std(conf, ds, p.dir, **QUIET)[2], 9.0)
 
 
 def test_unnormalised_waveform_and_constant_dimension_get_zero_one(tmp_path):
@@ -298,6 +347,21 @@ def test_input_trans_fns_apply_per_stream_as_the_toolkit(tmp_path):
     assert np.array_equal(x[:, 4:], read_raw(p.file("f0", name), 1))   # length-changing: ignored
 
 
+def test_the_test_set_takes_test_trans_fns_not_the_training_ones(tmp_path):
+    p = make_tiny_project(tmp_path, subsets=1)
+    with open(p.dir / "config.py", "a") as f:
+        f.write("def double(x):\n    return x * 2\n"
+                "def triple(x):\n    return x * 3\n"
+                "input_trans_fns = [[double, double]]\n"          # training augmentation
+                "test_input_trans_fns = [[triple, triple]]\n")
+    _, ds = build(p, "test", inference=True, truncate=False)
+    x, _, _, _ = ds[0]
+    assert np.array_equal(x[:, :4], 3 * read_raw(p.file("mgc", ds.names[0]), 4))
+    (p.dir / "config.py").write_text((p.dir / "config.py").read_text().replace("test_input_trans_fns", "unused"))
+    _, ds = build(p, "test", inference=True, truncate=False)
+    assert np.array_equal(ds[0][0][:, :4], read_raw(p.file("mgc", ds.names[0]), 4))   # none: as read
+
+
 def test_unknown_set_or_sampler(tmp_path):
     p = make_tiny_project(tmp_path, with_val=False, style="flat")
     conf, ds = build(p)
@@ -319,6 +383,17 @@ def test_wav_segments_rebuild_the_waveform_and_channels_are_checked(tmp_path):
     write_wav(p.file("wav", name), np.zeros((2000, 2), np.float32), 16000)
     with pytest.raises(DataError, match="2 channel"):
         streams.frames_of(str(p.file("wav", name)), ds.outputs[0], name)
+
+
+def test_a_wav_at_another_rate_than_wav_samp_rate_names_the_file(tmp_path):
+    p = make_tiny_project(tmp_path, style="flat", wav_output=True)
+    name = p.all_train[1]
+    wav, _ = read_wav(p.file("wav", name))
+    write_wav(p.file("wav", name), wav, 22050)
+    with pytest.raises(DataError) as e:
+        build(p)
+    assert name in str(e.value) and str(p.file("wav", name)) in str(e.value)
+    assert "22050 Hz" in str(e.value) and "wav_samp_rate" in str(e.value) and "16000" in str(e.value)
 
 
 # ---------------------------------------------------------------------------- parity

@@ -59,12 +59,19 @@ def test_device_choice():
 @pytest.mark.parametrize("argv, word", [
     (["--batch-size", "0"], "--batch-size"),
     (["--lr", "0"], "--lr"),
+    (["--num-workers", "-1"], "--num-workers must not be negative, got -1"),
     (["--sampler", "random"], "--sampler"),
     (["--way-to-merge-datasets", "batch_merge"], "--way-to-merge-datasets"),
+    (["--inference", "--inference-sample-start-index", "3", "--inference-sample-end-index", "3"],
+     "--inference-sample-start-index 3"),
 ])
 def test_refused_values_name_the_option(argv, word):
     with pytest.raises(OptionError, match=word):
         check_options(build_parser().parse_args(argv))
+
+
+def test_an_index_range_is_checked_only_when_bounded():
+    check_options(build_parser().parse_args(["--inference", "--inference-sample-start-index", "5"]))
 
 
 def test_unknown_optimizer_is_a_usage_error():

@@ -88,6 +88,7 @@ def test_missing_list_file_is_named(tmp_path):
     ("input_exts = ['mgc', '.f0']\n", "input_exts[0]"),
     ("input_dims = [0, 1]\n", "input_dims[0]"),
     ("truncate_seq = -5\n", "truncate_seq"),
+    ("truncate_seq = 50\n", "truncate_seq"),         # under one 80-sample frame: it would never advance
     ("output_dirs = [[], []]\n", "output_dirs[0]"),
 ])
 def test_disagreeing_or_bad_values_name_the_variable(tmp_path, override, variable):
@@ -180,3 +181,16 @@ def test_list_none_takes_the_names_from_the_first_input_folder(tmp_path):
     # as the toolkit: every file of input_dirs[0] with input_exts[0]
     assert c.train.names == sorted(p.all_train + p.val[0] + p.test[0])
     assert c.train.subsets[0].list_file is None
+
+
+def test_a_directory_shared_by_train_and_val_is_named_once(tmp_path):
+    p = make_tiny_project(tmp_path, style="flat")     # val reads input_dirs too
+    append(p, "input_dirs[0] = '/nonexistent/mgc'\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p.dir)
+    assert str(e.value).count("input_dirs[0]: /nonexistent/mgc does not exist") == 1
+
+
+def test_truncate_seq_under_one_frame_does_not_stop_inference(tmp_path):
+    p = make_tiny_project(tmp_path, subsets=1, truncate_seq=50)
+    assert load_config(p.dir, for_inference=True).truncate_seq == 50

@@ -80,6 +80,31 @@ def test_run_applies_the_models_own_normalisation(tmp_path, form):
     assert e.value.port == "mgc" and "disagree in length" in str(e.value)
 
 
+def test_output_is_cut_to_the_frames_the_input_stands_for(tmp_path):
+    p, model = trained(tmp_path)
+    save_atomic(model.state_dict(), p.dir / "trained_network.pt")
+    m = TorchModel(str(p.dir), str(p.dir / "trained_network.pt"))
+    m.setup()
+    whole = m._forward
+    m._forward = lambda x, y, info: torch.cat([whole(x, y, info), torch.zeros(1, 5, OUT_DIM)], dim=1)  # padded
+    out = m.run(mgc=np.zeros((12, IN_MGC), np.float32), f0=np.full(12, 120, np.float32))
+    assert out["mgc"].shape == (12, OUT_DIM)
+
+
+def test_the_test_sets_trans_fns_apply_to_the_inputs(tmp_path):
+    p, model = trained(tmp_path)
+    with open(p.dir / "config.py", "a") as f:
+        f.write("def double(x):\n    return x * 2\n"
+                "input_trans_fns = [[None, None]]\n"
+                "test_input_trans_fns = [[double, double]]\n")
+    save_atomic(model.state_dict(), p.dir / "trained_network.pt")
+    m = TorchModel(str(p.dir), str(p.dir / "trained_network.pt"))
+    m.setup()
+    rng = np.random.default_rng(2)
+    mgc, f0 = rng.normal(0, 1, (9, IN_MGC)).astype(np.float32), rng.uniform(0, 200, 9).astype(np.float32)
+    np.testing.assert_allclose(m.run(mgc=mgc, f0=f0)["mgc"], expected(model, 2 * mgc, 2 * f0), rtol=1e-5, atol=1e-5)
+
+
 def test_served_without_its_data_folders(tmp_path):
     # where the model is served, the test lists and data usually are not: streams and rate suffice
     p, model = trained(tmp_path)
