@@ -86,7 +86,7 @@ class MLServerInstance:
         ms.update(model_settings)
         (model_dir / "model-settings.json").write_text(json.dumps(ms, indent=1))
 
-    def start(self, wait: bool = True) -> "MLServerInstance":
+    def start(self, wait: bool = True) -> MLServerInstance:
         if self.running:
             raise RuntimeError(f"MLServer on {self.http} is already running (pid {self.proc.pid})")
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -151,7 +151,7 @@ class MLServerInstance:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc = None
 
-    def restart(self) -> "MLServerInstance":
+    def restart(self) -> MLServerInstance:
         self.kill()
         return self.start()
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 
+import mlserver as fixture
 import numpy as np
 import pytest
-
-import mlserver as fixture
 from modules.melnet_twin import MelNetTwin
 
 httpclient = pytest.importorskip("tritonclient.http")
@@ -62,7 +61,7 @@ def test_an_instance_killed_refuses_then_comes_back_on_the_same_ports(mlservers,
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)
     assert not fixture.MLServerInstance._accepts(server.http_port)
-    with pytest.raises(Exception):
+    with pytest.raises(ConnectionRefusedError):
         _infer_http(server.http, mel)
     assert _infer_http(mlservers[0].http, mel).shape == (23, 25)  # the other one is untouched
     server.start()
@@ -84,7 +83,7 @@ def test_the_block_leaves_no_process_or_folder():
 def test_a_server_that_cannot_start_is_an_error_showing_its_log():
     if not fixture.available():
         pytest.skip(f"MLServer is not installed at {fixture.MLSERVER_BIN}")
-    with pytest.raises(RuntimeError, match=r"exited .*while starting") as e:
-        with fixture.mlservers(1, model_settings={"implementation": "melnet_runtime.NoSuchClass"}):
-            pass
+    with pytest.raises(RuntimeError, match=r"exited .*while starting") as e, \
+            fixture.mlservers(1, model_settings={"implementation": "melnet_runtime.NoSuchClass"}):
+        pass
     assert "NoSuchClass" in str(e.value)

@@ -19,8 +19,8 @@ pytest.importorskip("tritonclient.http")
 pytest.importorskip("tritonclient.grpc")
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 
-import mlserver  # noqa: E402  (tests/remote/mlserver.py)
-from serve_proc import modulespack_serve  # noqa: E402
+import mlserver
+from serve_proc import modulespack_serve
 
 HERE = Path(__file__).resolve().parent
 WAV = HERE.parents[1] / "examples" / "graphs" / "audio" / "rms_hello.wav"   # flite, 16 kHz

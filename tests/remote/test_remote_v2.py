@@ -76,18 +76,20 @@ def test_one_server_killed_during_a_burst_of_100_loses_no_request(mlservers, loc
     s = Session(load_graph(graph(remote(protocol, mlservers, idempotent=True, balance="least_outstanding"))))
     done = []
     lock = threading.Lock()
+    killer = threading.Thread(target=mlservers[0].kill)
 
     def one(mel):
         out = s.run({"mel": mel})["ppg"]
         with lock:
             done.append(1)
             if len(done) == 20:  # mid-burst, with requests in flight on both servers
-                threading.Thread(target=mlservers[0].kill).start()
+                killer.start()
         return out
     try:
         batch = mels(100)
         with ThreadPoolExecutor(8) as pool:
             outs = list(pool.map(one, batch))
+        killer.join(30)  # the burst may end before the kill does: wait for it, then look
         assert len(outs) == 100 and not mlservers[0].running
         for mel, out in zip(batch, outs):
             np.testing.assert_allclose(out, local.run({"mel": mel})["ppg"], rtol=1e-5, atol=1e-6)
