@@ -4,7 +4,7 @@ calling MLServer directly with tritonclient. requests/s and p50/p99, over V2 HTT
     python bench/remote.py [--requests 300] [--clients 1,4] [--frames 100] [--rounds 3]
                            [--protocols v2-http,v2-grpc]
 
-One MLServer 1.7.1 (tests/remote/mlserver.py: its own virtualenv, 127.0.0.1, free ports, stopped at
+One MLServer 1.7.1 (tests/remote/mlserver_procs.py: its own virtualenv, 127.0.0.1, free ports, stopped at
 the end) serves `melnet` (tests/remote/runtime: a 2-layer MLP, mel [T, 80] -> ppg [T, 25]). Every
 call sends the same mel ([--frames, 80] float32: 100 frames is one second at a 10 ms hop) and gets
 ppg back; each answer is checked against the first.
@@ -38,7 +38,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "remote"))
-from mlserver import MODEL, mlservers
+from mlserver_procs import MODEL, mlservers
 
 from modulespack.core import Session
 from modulespack.core.spec import load_graph

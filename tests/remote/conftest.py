@@ -1,4 +1,4 @@
-"""Fixtures for the remote tests: real MLServer instances (see mlserver.py) and the twin model."""
+"""Fixtures for the remote tests: real MLServer instances (see mlserver_procs.py) and the twin model."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mlserver as _mlserver
+import mlserver_procs as _mlserver
 
 
 def _require_mlserver():

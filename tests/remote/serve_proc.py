@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlserver import HOST, free_ports
+from mlserver_procs import HOST, free_ports
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-import mlserver as fixture
+import mlserver_procs as fixture
 import numpy as np
 import pytest
 from modules.melnet_twin import MelNetTwin

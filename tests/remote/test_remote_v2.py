@@ -1,4 +1,4 @@
-"""A graph whose middle node is `module: remote`, against two real MLServer instances (mlserver.py):
+"""A graph whose middle node is `module: remote`, against two real MLServer instances (mlserver_procs.py):
 the same result as the same model in-process over v2-http and v2-grpc, one server killed during a
 burst of 100 requests loses none, both down is an error naming the node and the graph recovers
 when one comes back, and tensors that disagree with the server's metadata stop the start."""

@@ -8,12 +8,11 @@ slept per request (lets tests keep requests in flight while a server is killed).
 import asyncio
 
 import numpy as np
+from melnet_net import N_MELS, forward, make_weights
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec
 from mlserver.errors import MLServerError
 from mlserver.types import InferenceRequest, InferenceResponse
-
-from melnet_net import N_MELS, forward, make_weights
 
 
 class MelNet(MLModel):
