@@ -1,0 +1,5 @@
+import sys
+
+from modulespack.train import main
+
+sys.exit(main())
