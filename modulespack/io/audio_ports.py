@@ -39,6 +39,9 @@ AUDIO_WORDS = ("wav", "audio")
 RATE_NAMES = ("sr", "sample_rate", "samplerate", "fs")
 
 #: wav_format name -> `modulespack.io.write_wav` subtype
+# Hz: above any audio interface's rate. A rate past it is a mistake, and refused before resampling:
+# soxr takes seconds at ~1e9 Hz and never returns at ~1e15 Hz (measured, soxr 0.5)
+MAX_RATE = 768_000
 WAV_SUBTYPES = {"pcm16": "PCM_16", "pcm32": "PCM_32", "float": "FLOAT"}
 
 

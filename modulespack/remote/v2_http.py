@@ -53,6 +53,8 @@ def http_failure(e: BaseException, address: str, timeout: float) -> Failure | No
             return Failure(SERVER, msg)
         return Failure(REJECTED, msg)
     if isinstance(e, (TimeoutError, socket.timeout)):
+        if _while_connecting(e):  # e.g. a host that drops SYNs: nothing was sent, and it is down
+            return Failure(NOT_SENT, f"cannot connect within {timeout:g} s")
         return Failure(TIMEOUT, f"no answer within {timeout:g} s")
     if isinstance(e, (ConnectionRefusedError, socket.gaierror)):
         return Failure(NOT_SENT, f"cannot connect: {e.strerror or e}")
@@ -61,6 +63,18 @@ def http_failure(e: BaseException, address: str, timeout: float) -> Failure | No
     if isinstance(e, OSError):
         return Failure(NOT_SENT, f"cannot connect: {e}")
     return None
+
+
+def _while_connecting(e: BaseException) -> bool:
+    """Did `e` come from geventhttpclient getting a connection (before any byte of the request was
+    sent)? Its connect and read time-outs are the same exception; only where it was raised differs."""
+    tb = e.__traceback__
+    while tb is not None:
+        f = tb.tb_frame
+        if f.f_code.co_name == "get_socket" and f.f_globals.get("__name__") == "geventhttpclient.connectionpool":
+            return True
+        tb = tb.tb_next
+    return False
 
 
 class V2HttpTransport:

@@ -37,7 +37,7 @@ from .openai_formats import FORMATS, TIMED_FORMATS, render
 from .run import OFFLOAD_BYTES, _unless_client_leaves, timing_headers
 from .state import ServeState
 from .task_runs import synthesize, tracked, transcribe
-from .tasks import TaskPorts, settings_problems, task_ports, why_not
+from .tasks import TaskPorts, language_matches, settings_problems, task_ports, why_not
 
 log = logging.getLogger("modulespack.serve")
 
@@ -212,7 +212,7 @@ def _transcription_options(one: dict[str, str], fields: dict[str, list[str]], po
     if one.get("temperature"):  # checked, then ignored: the graphs decode without sampling
         _number(one["temperature"], "temperature", 0.0, 1.0)
     language = one.get("language") or None
-    if language and ports.languages and language not in ports.languages:
+    if language and ports.languages and not language_matches(language, ports.languages):
         raise OpenAIError(400, f"language {language!r}: graph '{graph}' transcribes {', '.join(ports.languages)}",
                           param="language", code="unsupported_language")
     return fmt, grans, language

@@ -1,13 +1,14 @@
 """Ready-to-paste calls of one graph through every front door it answers, filled with the server's
 real address (the one the asking browser used): curl on the native route, curl and the `openai`
-client on the OpenAI audio API, Home Assistant's Wyoming settings when the server speaks Wyoming.
+client on the OpenAI audio API, Home Assistant's Wyoming settings when the server speaks Wyoming
+(with the voice names its `describe` offers), tritonclient on the V2 routes (`v2_snippets`).
 
 ``GET /graphs/{name}/snippets`` answers ``{"graph", "snippets": [{door, title, language, code}]}``; the
 demo page shows them in its "Use it from..." panel. A key is never written into a snippet: with API
 keys on, the calls read it from ``$MODULESPACK_API_KEY``.
 
-Another front door adds its own calls with `register` (the Open Inference Protocol's tritonclient
-calls will, once that door exists): a function of a `Context` returning Snippets.
+Another front door adds its own calls with `register` (as the Open Inference Protocol's tritonclient
+call does): a function of a `Context` returning Snippets.
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class Context:
     wyoming: tuple[str, int] | None   # (host, port) Home Assistant should connect to, when served
     example: dict[str, Any]     # input -> a value to show (the graph's first example, else a placeholder)
     example_files: dict[str, str]  # audio input -> a file name to show
+    wyoming_voices: dict[str, str | None] | None = None  # Wyoming voice name -> graph voice, as `describe` says
 
 
 Maker = Callable[[Context], "list[Snippet]"]
@@ -119,8 +121,11 @@ def wyoming(ctx: Context) -> list[Snippet]:
     lines = ["Home Assistant: Settings > Devices & services > Add integration > Wyoming Protocol",
              f"  Host: {host}", f"  Port: {port}",
              f"Then Settings > Voice assistants > your assistant > {role}: {ctx.entry.name}"]
-    if p.task == "speech" and p.voices:
-        lines.append(f"  Voice: {p.default_voice or p.voices[0]} (also {', '.join(v for v in p.voices if v != p.default_voice)})")
+    names = ctx.wyoming_voices if ctx.wyoming_voices is not None else {v: v for v in p.voices}
+    if p.task == "speech" and names:
+        first = next((n for n, v in names.items() if v == p.default_voice), next(iter(names)))
+        others = [n for n in names if n != first]
+        lines.append(f"  Voice: {first}" + (f" (also {', '.join(others)})" if others else ""))
     return [Snippet("wyoming", "Home Assistant (Wyoming)", "text", "\n".join(lines) + "\n")]
 
 
@@ -138,9 +143,10 @@ def graph_snippets(ctx: Context) -> list[Snippet]:
 
 
 def context(entry: GraphEntry, examples: list[Any], base_url: str, keyed: bool, wyoming_uri: str | None,
-            request_host: str) -> Context:
+            request_host: str, wyoming_voices: dict[str, str | None] | None = None) -> Context:
     """The Context of one graph. `wyoming_uri`: the server's ``--wyoming`` address (``tcp://host:port``);
-    a wildcard host (0.0.0.0) is shown as the host the browser reached the page by."""
+    a wildcard host (0.0.0.0) is shown as the host the browser reached the page by. `wyoming_voices`:
+    the names the Wyoming door gives the graph's voices (default: the graph's own voice names)."""
     ex = examples[0] if examples else None
     values: dict[str, Any] = dict(ex.values) if ex is not None else {}
     files = {n: f.rsplit("/", 1)[-1] for n, (_data, f) in (ex.files.items() if ex is not None else ())}
@@ -150,7 +156,7 @@ def context(entry: GraphEntry, examples: list[Any], base_url: str, keyed: bool, 
         if f.kind != "audio":
             values[n] = PLACEHOLDERS.get(f.kind)
     return Context(entry, task_ports(entry), base_url.rstrip("/"), keyed, _wyoming_address(wyoming_uri, request_host),
-                   values, files)
+                   values, files, wyoming_voices)
 
 
 def _wyoming_address(uri: str | None, request_host: str) -> tuple[str, int] | None:
@@ -191,7 +197,10 @@ def add_snippet_routes(app: FastAPI, state: Any) -> None:
     async def snippets(name: str, request: Request) -> Response:
         e = state.entry(name)
         door = getattr(state, "wyoming", None)
+        voices = None
+        if door is not None:
+            voices = {n: door.catalog.voices[n][1] for n in door.catalog.voice_names(name)}
         ctx = context(e, state.examples.get(name, []), str(request.base_url), bool(state.keys),
-                      getattr(door, "uri", None), request.url.hostname or "127.0.0.1")
+                      getattr(door, "uri", None), request.url.hostname or "127.0.0.1", voices)
         body = {"graph": name, "snippets": [asdict(s) for s in graph_snippets(ctx)]}
         return Response(json.dumps(body, ensure_ascii=False).encode("utf-8"), media_type="application/json")

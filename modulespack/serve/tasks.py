@@ -152,6 +152,12 @@ def _languages(settings: Mapping[str, Any], file: str) -> tuple[str, ...]:
     return tuple(given)
 
 
+def language_matches(asked: str, offered: Iterable[str]) -> bool:
+    """'en-US' is answered by 'en' and the other way round (case and '_' aside)."""
+    a = asked.lower().replace("_", "-")
+    return any(a == o.lower() or a.split("-")[0] == o.lower().replace("_", "-").split("-")[0] for o in offered)
+
+
 def why_not(entry_or_graph: Any) -> str:
     """Why a graph fits neither task, for error messages ("" when it fits one)."""
     graph = getattr(entry_or_graph, "graph", entry_or_graph)

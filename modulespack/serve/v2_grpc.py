@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 from types import SimpleNamespace
 from typing import Any
 
@@ -60,7 +61,7 @@ def from_contents(name: str, datatype: str, shape: list[int], contents: Any) -> 
     if field is None:
         raise TensorError(f"input '{name}': {datatype} data go in raw_input_contents")
     values = list(getattr(contents, field))
-    n = int(np.prod(shape)) if shape else 1
+    n = math.prod(shape)  # Python's ints: numpy's would wrap round on a huge shape
     if len(values) != n:
         raise TensorError(f"input '{name}': shape {shape} holds {n} elements, but its {field} has {len(values)}")
     if datatype == "BYTES":

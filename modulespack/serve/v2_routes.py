@@ -28,14 +28,9 @@ from .errors import ServeError, error_response
 from .run import OFFLOAD_BYTES, WATCH_AFTER_S, _maybe_offloaded, _unless_client_leaves
 from .state import ServeState
 from .v2_infer import V2Models, status_of
+from .v2_messages import HEADER_LENGTH, read_request, requested_outputs, write_response
 from .v2_metadata import MODEL_VERSION, server_metadata
-from .v2_tensors import (
-    HEADER_LENGTH,
-    TensorError,
-    read_request,
-    requested_outputs,
-    write_response,
-)
+from .v2_tensors import TensorError
 
 TAG = "Open Inference Protocol (V2)"
 log = logging.getLogger("modulespack.serve")
@@ -71,6 +66,9 @@ def _decompress(data: bytes, encoding: str | None, limit: int) -> bytes:
 
 def add_v2_routes(app: FastAPI, state: ServeState) -> V2Models:
     """The V2 routes over `state`'s graphs; returns the models they serve."""
+    from .snippets import register
+    from .v2_snippets import tritonclient_http
+    register(tritonclient_http)  # the demo page's tritonclient call of each graph
     models = V2Models(state)
 
     def check_key(request: Request) -> None:

@@ -8,7 +8,8 @@ input order. Raw bytes are little-endian, row-major; a BYTES element is a 4-byte
 then its bytes. Outputs are answered the same way when asked (`binary_data` per output, or
 `binary_data_output` for the whole request).
 
-Every malformed tensor is a `TensorError` naming the tensor (a 400 / INVALID_ARGUMENT).
+Every malformed tensor is a `TensorError` naming the tensor (a 400 / INVALID_ARGUMENT). Whole HTTP
+infer bodies (the JSON part and the binary data after it): `v2_messages`.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ import numpy as np
 from .encode import to_jsonable
 from .v2_metadata import DATATYPES, NUMPY_OF, datatype_of_dtype
 
-HEADER_LENGTH = "inference-header-content-length"
+MAX_RANK = 32            # numpy's limit is 64; no model's tensor comes near
+MAX_ELEMENTS = 1 << 48   # far past any upload limit, well within what numpy can shape
 _LE = {n: dt.newbyteorder("<") for n, dt in NUMPY_OF.items()}
 _LENGTH = struct.Struct("<I")
 
@@ -62,6 +64,10 @@ def check_shape(name: str, shape: Any) -> list[int]:
     if not isinstance(shape, (list, tuple)) or not all(
             isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise TensorError(f"input '{name}': shape must be a list of sizes (integers >= 0), not {shape!r}")
+    # past these numpy cannot even make an empty array of the shape (a 0 in it aside): the client's mistake
+    if len(shape) > MAX_RANK or math.prod(d for d in shape if d) > MAX_ELEMENTS:
+        raise TensorError(f"input '{name}': shape {list(shape)} is too large (at most {MAX_RANK} dimensions "
+                          f"and {MAX_ELEMENTS:,} elements)")
     return [int(d) for d in shape]
 
 
@@ -216,90 +222,3 @@ def to_json_data(datatype: str, arr: np.ndarray) -> list | None:
         except UnicodeDecodeError:
             return None
     return to_jsonable(flat)
-
-
-# --------------------------------------------------------------------------- HTTP bodies
-
-
-def read_request(body: bytes, header_length: str | None) -> tuple[dict, list[Tensor]]:
-    """(the request's JSON object, its input tensors) of an HTTP infer body: JSON, or with the binary
-    extension, the JSON part (`header_length` bytes) then the inputs' raw bytes in input order."""
-    from .values import loads_json
-
-    rest = b""
-    if header_length is not None:
-        try:
-            n = int(header_length)
-        except ValueError:
-            n = -1
-        if not 0 <= n <= len(body):
-            raise TensorError(f"Inference-Header-Content-Length {header_length!r} is not a length within the "
-                              f"body ({len(body)} bytes)")
-        body, rest = body[:n], body[n:]
-    try:
-        req = loads_json(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        extra = header_length is None and isinstance(err, json.JSONDecodeError) and err.msg == "Extra data"
-        raise TensorError(f"the request is not valid JSON ({err})" + (
-            "; binary tensor data after the JSON needs the Inference-Header-Content-Length header" if extra else "")
-        ) from None
-    if not isinstance(req, dict):
-        raise TensorError('the request is a JSON object {"inputs": [...]}')
-    inputs = req.get("inputs", [])
-    if not isinstance(inputs, list):
-        raise TensorError("'inputs' is a list of tensors")
-    tensors, offset = [], 0
-    for t in inputs:
-        name, datatype, shape = check_header(t)
-        params = t.get("parameters") or {}
-        size = params.get("binary_data_size") if isinstance(params, dict) else None
-        if size is None:
-            tensors.append(from_json(name, datatype, shape, t.get("data")))
-            continue
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(rest):
-            raise TensorError(f"input '{name}': binary_data_size {size!r} does not fit the {len(rest) - offset} "
-                              f"bytes of binary data left after the JSON part")
-        tensors.append(from_raw(name, datatype, shape, rest[offset:offset + size]))
-        offset += size
-    if offset != len(rest):
-        raise TensorError(f"{len(rest) - offset} bytes of binary data after the inputs' binary_data_size "
-                          f"(inputs with binary data: give each its parameters.binary_data_size)")
-    return req, tensors
-
-
-def requested_outputs(req: dict) -> tuple[list[str] | None, dict[str, bool]]:
-    """(output names asked for, None for all; name -> answer in binary) of an infer request. An
-    output is binary if it says `binary_data`, else as the request's `binary_data_output` says."""
-    params = req.get("parameters") or {}
-    default = bool(params.get("binary_data_output", False)) if isinstance(params, dict) else False
-    outputs = req.get("outputs")
-    if outputs is None:
-        return None, {"*": default}
-    if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
-                                                for o in outputs):
-        raise TensorError("'outputs' is a list of {\"name\": ..., \"parameters\": {...}}")
-    binary = {"*": default}
-    for o in outputs:
-        p = o.get("parameters") or {}
-        binary[o["name"]] = bool(p.get("binary_data", default)) if isinstance(p, dict) else default
-    return [o["name"] for o in outputs], binary
-
-
-def write_response(head: dict, tensors: Sequence[Tensor], binary: dict[str, bool]) -> tuple[bytes, int | None]:
-    """(body, JSON part's length if binary data follows it) of an infer answer: `head` (model_name,
-    model_version, id) and the outputs, each as JSON data or binary as `binary` says."""
-    outputs, blobs = [], []
-    for t in tensors:
-        d: dict[str, Any] = {"name": t.name, "datatype": t.datatype, "shape": t.shape}
-        data = None if binary.get(t.name, binary["*"]) else to_json_data(t.datatype, t.array)
-        if data is None:
-            raw = to_raw(t.datatype, t.array)
-            d["parameters"] = {"binary_data_size": len(raw)}
-            blobs.append(raw)
-        else:
-            d["data"] = data
-        outputs.append(d)
-    text = json.dumps({**head, "outputs": outputs}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    if not blobs:
-        return text, None
-    return b"".join([text, *blobs]), len(text)

@@ -15,12 +15,15 @@ from typing import Iterator
 
 import numpy as np
 
+from ..io.audio_ports import MAX_RATE
+
 with warnings.catch_warnings():  # wyoming imports audioop, deprecated (not removed) before Python 3.13
     warnings.simplefilter("ignore", DeprecationWarning)
     from wyoming.audio import AudioChunk, AudioChunkConverter, AudioStart, AudioStop
 
 OUT_WIDTH = 2                 # bytes per sample sent: 16-bit PCM, what every Wyoming client plays
 SAMPLES_PER_CHUNK = 1024      # per audio-chunk sent (as wyoming-piper does)
+MAX_CHANNELS = 32              # more is a mistake, not a microphone
 MAX_WIDTH = 4
 
 
@@ -88,10 +91,10 @@ class ChunkReceiver:
 
 def _check_format(rate: object, width: object, channels: object, event: str) -> None:
     ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (rate, width, channels))
-    if not ok or width > MAX_WIDTH:  # type: ignore[operator]
-        raise AudioInputError(f"{event}: rate, width and channels must be positive integers, width 1 to "
-                              f"{MAX_WIDTH} bytes (got rate={rate!r}, width={width!r}, channels={channels!r})",
-                              code="bad-audio")
+    if not ok or width > MAX_WIDTH or rate > MAX_RATE or channels > MAX_CHANNELS:  # type: ignore[operator]
+        raise AudioInputError(f"{event}: rate, width and channels must be positive integers, rate at most {MAX_RATE} "
+                              f"Hz, width 1 to {MAX_WIDTH} bytes, channels at most {MAX_CHANNELS} (got rate={rate!r}, "
+                              f"width={width!r}, channels={channels!r})", code="bad-audio")
 
 
 def to_pcm16(x: np.ndarray) -> bytes:

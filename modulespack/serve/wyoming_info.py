@@ -13,8 +13,9 @@ A graph file may say, in a top-level ``wyoming:`` mapping (`GraphSpec.front_door
 .. code-block:: yaml
 
     wyoming:
-      languages: [de, de-AT]   # offered to clients (default DEFAULT_LANGUAGES: the bundled speech
-                               # modules, pocketsphinx's model and flite's voices, are English)
+      languages: [de, de-AT]   # offered to clients, and a transcribe's language must match one (default:
+                               # the openai: mapping's languages, else DEFAULT_LANGUAGES: the bundled
+                               # speech modules, pocketsphinx's model and flite's voices, are English)
       rate: 16000              # speech to text: the rate audio is resampled to (default: the rate
                                # input's default, else ASR_RATE)
 """
@@ -27,7 +28,7 @@ from typing import Any, Iterable, Mapping
 
 from .. import __version__
 from ..core import Problem
-from .tasks import TaskPorts, TaskSettingsError, task_ports
+from .tasks import TaskPorts, TaskSettingsError, language_matches, task_ports
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -75,7 +76,7 @@ class WyomingCatalog:
                 continue
             (cat.asr if ports.task == "transcription" else cat.tts)[name] = ports
             settings = _settings(entry)
-            cat.languages[name] = list(settings.get("languages") or DEFAULT_LANGUAGES)
+            cat.languages[name] = list(settings.get("languages") or ports.languages or DEFAULT_LANGUAGES)
             if ports.task == "transcription":
                 default = entry.graph.defaults.get(ports.rate_in) if ports.rate_in else None
                 cat.rates[name] = int(settings.get("rate") or default or ASR_RATE)
@@ -149,7 +150,7 @@ class WyomingCatalog:
         language = voice.language if voice is not None else None
         if language:
             for g, langs in self.languages.items():
-                if g in self.tts and _language_matches(language, langs):
+                if g in self.tts and language_matches(language, langs):
                     return g, None
         return next(iter(self.tts)), None
 
@@ -176,9 +177,3 @@ def settings_problems(entries: Iterable[Any]) -> list[Problem]:
                 continue
             out.append(Problem(f"wyoming: {msg}", file=file, port=key, kind="front-door"))
     return out
-
-
-def _language_matches(asked: str, offered: list[str]) -> bool:
-    """'en-US' is answered by 'en' and the other way round."""
-    a = asked.lower().replace("_", "-")
-    return any(a == o.lower() or a.split("-")[0] == o.lower().split("-")[0] for o in offered)

@@ -6,11 +6,13 @@ conversion is `wyoming_audio`; runs go through the app's dispatcher like HTTP ru
 concurrency, cancel at shutdown) and are counted in its metrics.
 
 Per connection: `describe` -> `info`; `transcribe` (optional: the first speech-to-text graph
-otherwise), `audio-start`, `audio-chunk`..., `audio-stop` -> `transcript`; `synthesize` ->
+otherwise; a language the graph does not offer is refused), `audio-start`, `audio-chunk`..., `audio-stop` -> `transcript`; `synthesize` ->
 `audio-start`, `audio-chunk`..., `audio-stop`; `ping` -> `pong`. Anything wrong (an unknown event,
 audio-chunk before audio-start, too much audio, a failed run) is answered with an `error` event
-{text, code} and the connection stays open; a client that goes away mid-stream only ends its own
-handler.
+{text, code} and the connection stays open (events are checked in `wyoming_events`); a client that
+goes away mid-stream only ends its own handler. During a run the connection is still read
+(`wyoming_reading`: events that come meanwhile wait their turn), so a client that leaves cancels its
+run, counted as 499 as an HTTP client's would be.
 """
 from __future__ import annotations
 
@@ -27,8 +29,11 @@ from ..io.audio_ports import as_rate
 from .encode import rate_value
 from .errors import ServeError
 from .run import KIND_OF_STATUS, check_output_audio
+from .tasks import language_matches
 from .wyoming_audio import AudioInputError, ChunkReceiver, audio_events
+from .wyoming_events import WyomingError, parse_event
 from .wyoming_info import UnknownName, WyomingCatalog
+from .wyoming_reading import ClientGone, ReadingHandler
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -38,21 +43,12 @@ with warnings.catch_warnings():
     from wyoming.event import Event
     from wyoming.info import Describe
     from wyoming.ping import Ping, Pong
-    from wyoming.server import AsyncEventHandler, AsyncServer
+    from wyoming.server import AsyncServer
     from wyoming.tts import Synthesize
 
 log = logging.getLogger("modulespack.serve")
 
 STOP_WAIT_S = 5.0    # how long stopping waits for the connections' handlers to end
-
-
-class WyomingError(Exception):
-    """Answered with an `error` event; the connection stays open."""
-
-    def __init__(self, message: str, code: str):
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 def check_uri(uri: str) -> str:
@@ -115,6 +111,9 @@ class WyomingDoor:
         server, self._server = self._server, None
         if server is not None:
             await server.stop()
+            path = getattr(server, "socket_path", None)
+            if path is not None:  # the wyoming package unlinks a Unix socket only when run(), not start()ed
+                path.unlink(missing_ok=True)
         tasks = [t for t in self._handlers if not t.done()]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=0.1)
@@ -147,7 +146,7 @@ class WyomingDoor:
             state.metrics.finished(name, status, perf_counter() - t0, timings, kind, True)
 
 
-class GraphsHandler(AsyncEventHandler):
+class GraphsHandler(ReadingHandler):
     """One client connection."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, door: WyomingDoor):
@@ -163,8 +162,6 @@ class GraphsHandler(AsyncEventHandler):
         self.door._handlers.add(task)  # type: ignore[arg-type]
         try:
             await super().run()
-        except (ConnectionError, asyncio.IncompleteReadError) as e:  # the client went away mid-event
-            log.debug("wyoming: a client went away: %s", e)
         finally:
             self.door._handlers.discard(task)  # type: ignore[arg-type]
             self.audio = None
@@ -172,6 +169,9 @@ class GraphsHandler(AsyncEventHandler):
     async def handle_event(self, event: Event) -> bool:
         try:
             await self._handle(event)
+        except ClientGone:
+            log.info("wyoming: a client left during its run; the run was cancelled")
+            return False
         except WyomingError as e:
             await self._error(e.message, e.code)
         except (UnknownName, AudioInputError) as e:
@@ -196,8 +196,13 @@ class GraphsHandler(AsyncEventHandler):
             await self.write_event(Pong(text=Ping.from_event(event).text).event())
         elif Transcribe.is_type(t):
             self.asr, self.audio, self.dropping = None, None, True  # if refused, so is the audio that follows
-            tr = _parse(Transcribe, event)
-            self.asr = (self.door.catalog.asr_graph(tr.name), tr.language)
+            tr = parse_event(Transcribe, event)
+            graph = self.door.catalog.asr_graph(tr.name)
+            offered = self.door.catalog.languages[graph]
+            if tr.language and not language_matches(tr.language, offered):
+                raise WyomingError(f"transcribe: language '{tr.language}': model '{graph}' transcribes "
+                                   f"{', '.join(offered)}", "unsupported-language")
+            self.asr = (graph, tr.language)
             self.dropping = False
         elif AudioStart.is_type(t):
             if not self.dropping:
@@ -207,7 +212,7 @@ class GraphsHandler(AsyncEventHandler):
         elif AudioStop.is_type(t):
             await self._transcribe()
         elif Synthesize.is_type(t):
-            await self._synthesize(_parse(Synthesize, event))
+            await self._synthesize(parse_event(Synthesize, event))
         else:
             raise WyomingError(f"unknown event '{t}' (this server answers describe, transcribe, audio-start, "
                                f"audio-chunk, audio-stop, synthesize, ping)", "unknown-event")
@@ -216,7 +221,7 @@ class GraphsHandler(AsyncEventHandler):
 
     def _start_audio(self, event: Event) -> None:
         self.audio, self.dropping = None, True  # if refused, its chunks are dropped quietly
-        start = _parse(AudioStart, event)
+        start = parse_event(AudioStart, event)
         graph = self.asr[0] if self.asr else self.door.catalog.asr_graph(None)
         entry = self.door.state.graphs[graph]
         self.audio = ChunkReceiver(start, self.door.catalog.rates[graph], entry.max_audio_seconds)
@@ -229,7 +234,7 @@ class GraphsHandler(AsyncEventHandler):
             raise WyomingError("audio-chunk before audio-start: send audio-start {rate, width, channels} first",
                                "no-audio-start")
         try:
-            self.audio.add(_parse(AudioChunk, event))
+            self.audio.add(parse_event(AudioChunk, event))
         except AudioInputError:
             self.audio, self.dropping = None, True
             raise
@@ -252,7 +257,7 @@ class GraphsHandler(AsyncEventHandler):
             feeds[ports.rate_in] = f.decode(audio.rate if f.kind == "integer" else float(audio.rate))
         if ports.language_in and language:
             feeds[ports.language_in] = language
-        res = await door.run(graph, feeds, ports.fetches)
+        res = await self._unless_client_leaves(door.run(graph, feeds, ports.fetches))
         text = res.outputs[ports.text_out]
         await self.write_event(Transcript(text=str(text), language=language).event())
 
@@ -262,7 +267,7 @@ class GraphsHandler(AsyncEventHandler):
         door = self.door
         graph, voice = door.catalog.tts_voice(syn.voice)
         ports, entry = door.catalog.tts[graph], door.state.graphs[graph]
-        text = syn.text if isinstance(syn.text, str) else ""
+        text = syn.text or ""
         if len(text) > entry.max_text_chars:
             raise WyomingError(f"synthesize: the text is {len(text):,} characters long; the limit is "
                                f"{entry.max_text_chars:,}", "too-large")
@@ -272,7 +277,7 @@ class GraphsHandler(AsyncEventHandler):
         language = syn.voice.language if syn.voice is not None else None
         if ports.language_in and language:
             feeds[ports.language_in] = language
-        res = await door.run(graph, feeds, ports.fetches)
+        res = await self._unless_client_leaves(door.run(graph, feeds, ports.fetches))
         form = entry.form
         check_output_audio(entry.max_audio_seconds, form, form.output_plan(ports.fetches), res.outputs, feeds)
         try:
@@ -283,11 +288,3 @@ class GraphsHandler(AsyncEventHandler):
         x = np.asarray(res.outputs[ports.audio_out])
         for ev in audio_events(x, rate):
             await self.write_event(ev.event())
-
-
-def _parse(cls: Any, event: Event) -> Any:
-    """The wyoming event class's view of `event`; a missing or wrong field is the client's mistake."""
-    try:
-        return cls.from_event(event)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise WyomingError(f"{event.type}: malformed event data ({type(e).__name__}: {e})", "bad-event") from None

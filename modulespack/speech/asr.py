@@ -24,6 +24,7 @@ import numpy as np
 from ..core.errors import InputError
 from ..core.module import Module
 from ..core.ports import Port
+from ..io.audio_ports import MAX_RATE
 from . import lm as lmtools
 
 log = logging.getLogger(__name__)
@@ -240,6 +241,9 @@ class PocketSphinx(Module):
         sr = int(sr)
         if sr <= 0:
             raise InputError(f"PocketSphinx: sample rate must be positive, got {sr}", port="sr")
+        if sr > MAX_RATE:  # soxr would take seconds, or forever (~1e15 Hz), to resample it
+            raise InputError(f"PocketSphinx: sample rate {sr} Hz is above {MAX_RATE} Hz, more than any audio has",
+                             port="sr")
         if sr != MODEL_RATE:
             if not self.resample:
                 raise InputError(f"PocketSphinx: the acoustic model needs {MODEL_RATE} Hz audio, got {sr} Hz "

@@ -149,6 +149,27 @@ def test_a_503_goes_to_the_other_endpoint_and_takes_the_first_out():
         b.stop()
 
 
+def test_a_host_that_never_accepts_is_taken_out_and_the_request_goes_on():
+    """A connect time-out (a host that drops SYNs: here a listener whose queue is full) sent nothing:
+    the request goes to the other endpoint even for a model not marked idempotent."""
+    import socket
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    filler = socket.create_connection(hole.getsockname())  # fills the queue: later SYNs are dropped
+    b = v2_standin()
+    m = RemoteModel("v2-http", [f"127.0.0.1:{hole.getsockname()[1]}", b.address], "double",
+                    {"x": {"dtype": "float32", "shape": [-1]}}, {"y": {"dtype": "float32", "shape": [-1]}}, timeout=0.5)
+    try:
+        np.testing.assert_array_equal(m.run(x=X)["y"], 2 * X + 1)  # round robin starts with the hole
+        assert b.calls == 1 and "cannot connect within 0.5 s" in m.pool.eps[0].last_error
+    finally:
+        m.close()
+        b.stop()
+        filler.close()
+        hole.close()
+
+
 def test_a_server_error_is_not_retried_unless_idempotent():
     a, b = v2_standin(), v2_standin()
     a.fail_status = 500

@@ -177,7 +177,7 @@ def test_transcription_formats_with_times(client, speech_wav, session_text):
     duration = sf.info(str(speech_wav)).duration
     v = client.audio.transcriptions.create(model="asr", file=("a.wav", data), response_format="verbose_json",
                                            timestamp_granularities=["word", "segment"])
-    assert v.text == session_text and abs(v.duration - duration) < 0.01
+    assert v.text == session_text and abs(v.duration - duration) < 0.01 and v.language == "en"  # asr.yaml says
     assert [w.word for w in v.words] == session_text.split()
     starts = [w.start for w in v.words]
     assert starts == sorted(starts) and 0 <= starts[0] and v.words[-1].end <= duration + 0.01

@@ -51,6 +51,19 @@ def test_example_graphs_are_told_apart():
     assert "no audio input" in why and "no text input" in why
 
 
+def test_the_example_graphs_say_their_language():
+    """Else verbose_json says "unknown"; a regional code is accepted, another language refused (400)."""
+    from modulespack.serve.openai_errors import OpenAIError
+    from modulespack.serve.openai_routes import _transcription_options
+    from modulespack.serve.tasks import task_ports
+    ports = {n: task_ports(build_graph(load_graph(EXAMPLES / f"{n}.yaml"))) for n in ("asr", "tts")}
+    assert ports["asr"].languages == ports["tts"].languages == ("en",)
+    assert _transcription_options({"language": "en-US"}, {}, ports["asr"], "asr")[2] == "en-US"
+    with pytest.raises(OpenAIError) as e:
+        _transcription_options({"language": "de"}, {}, ports["asr"], "asr")
+    assert e.value.status == 400 and "'de'" in str(e.value.message) and "transcribes en" in e.value.message
+
+
 def test_the_graph_file_overrides_the_guess(tmp_path):
     from modulespack.serve.tasks import graph_task, task_ports
     g = built(tmp_path, TTS + "openai: {task: none}\n")

@@ -48,7 +48,7 @@ def keyed_client(graph_dir):
 def test_calls_per_front_door_with_the_clients_address(keyed_client):
     asr = _snippets(keyed_client, "asr")
     assert [(s["door"], s["title"]) for s in asr] == [("native", "curl"), ("openai", "curl"),
-                                                      ("openai", "Python (openai)")]
+                                                      ("openai", "Python (openai)"), ("v2", "Python (tritonclient)")]
     code = "\n".join(s["code"] for s in asr)
     assert "http://speech.example:8123/graphs/asr/run" in code
     assert "http://speech.example:8123/v1/audio/transcriptions" in code
@@ -57,7 +57,26 @@ def test_calls_per_front_door_with_the_clients_address(keyed_client):
     assert KEY not in code and "$MODULESPACK_API_KEY" in code and 'os.environ["MODULESPACK_API_KEY"]' in code
     tts = "\n".join(s["code"] for s in _snippets(keyed_client, "tts"))
     assert '"voice": "slt"' in tts and "hello there, this is a test." in tts  # its default voice and example
-    assert [s["door"] for s in _snippets(keyed_client, "arith")] == ["native"]  # not an audio model
+    assert [s["door"] for s in _snippets(keyed_client, "arith")] == ["native", "v2"]  # not an audio model
+    triton = asr[-1]["code"]
+    assert 'InferenceServerClient(url="speech.example:8123")' in triton and 'sf.read("rms_hello.wav"' in triton
+    assert 'InferInput("sr", list(x.shape), "INT64")' in triton and '"Bearer " + os.environ' in triton
+
+
+def test_home_assistant_is_given_the_voice_names_wyoming_offers(tmp_path):
+    """Two graphs with the same voices: Wyoming names them graph:voice, and so does the snippet."""
+    from fastapi.testclient import TestClient
+    from modulespack.serve import create_app
+    tts = (EXAMPLES / "tts.yaml").read_text()
+    (tmp_path / "tts.yaml").write_text(tts)
+    (tmp_path / "roundtrip.yaml").write_text(tts.replace("name: tts", "name: roundtrip"))
+    app = create_app(tmp_path, wyoming="tcp://127.0.0.1:10300")
+    try:
+        (ha,) = [s["code"] for s in TestClient(app).get("/graphs/roundtrip/snippets").json()["snippets"]
+                 if s["door"] == "wyoming"]
+    finally:
+        app.state.modulespack.shutdown()
+    assert "Voice: roundtrip:slt (also roundtrip:rms" in ha and " slt" not in ha.replace("roundtrip:slt", "")
 
 
 def test_snippets_need_the_key_and_a_graph(keyed_client):
@@ -96,12 +115,12 @@ def test_another_front_door_adds_its_calls(keyed_client):
 
 
 @pytest.fixture(scope="module")
-def server():
-    """asr and tts (with their examples) behind a key, under uvicorn on 127.0.0.1; yields the base URL."""
+def server(graph_dir):
+    """asr, tts (with their examples) and arith behind a key, under uvicorn on 127.0.0.1; yields the base URL."""
     import uvicorn
     from modulespack.serve.access import default_allowed_hosts
     from modulespack.serve.app import create_app
-    app = create_app([EXAMPLES / "asr.yaml", EXAMPLES / "tts.yaml"], api_keys=[KEY],
+    app = create_app([EXAMPLES / "asr.yaml", EXAMPLES / "tts.yaml", graph_dir / "arith.yaml"], api_keys=[KEY],
                      allowed_hosts=default_allowed_hosts("127.0.0.1"))
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
@@ -131,7 +150,7 @@ def test_pasted_calls_work(server, tmp_path):
     import soundfile as sf
     shutil.copy(EXAMPLES / "audio" / "rms_hello.wav", tmp_path / "rms_hello.wav")
     env = {**os.environ, "MODULESPACK_API_KEY": KEY}
-    for graph in ("asr", "tts"):
+    for graph in ("asr", "tts", "arith"):
         req = urllib.request.Request(f"{server}/graphs/{graph}/snippets", headers={"X-API-Key": KEY})
         with urllib.request.urlopen(req, timeout=10) as r:
             snippets = json.loads(r.read())["snippets"]
@@ -142,6 +161,8 @@ def test_pasted_calls_work(server, tmp_path):
             if graph == "asr":
                 out = done.stdout
                 assert "hello world this is a test" in out, f"{s['title']}: {out!r}"
+            if graph == "arith" and s["door"] == "v2":
+                assert "result: [1.]" in done.stdout and "doubled: [6.]" in done.stdout, done.stdout
         if graph == "tts":
             for wav in ("tts.wav", "speech.wav"):
                 x, sr = sf.read(str(tmp_path / wav))

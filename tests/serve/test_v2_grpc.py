@@ -118,6 +118,10 @@ def test_typed_contents_as_well_as_raw(stub):
         stub.ModelInfer(pb.ModelInferRequest(model_name="arith", inputs=[short, t("b", 1.0)]),
                         metadata=tuple(MD.items()))
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "'a'" in exc.value.details()
+    huge = pb.ModelInferRequest.InferInputTensor(name="a", datatype="FP64", shape=[2**32, 2**32])  # numpy: 0 elements
+    with pytest.raises(grpc.RpcError) as exc:
+        stub.ModelInfer(pb.ModelInferRequest(model_name="arith", inputs=[huge, t("b", 1.0)]), metadata=tuple(MD.items()))
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "too large" in exc.value.details()
 
 
 def _raw_request(inputs: list[tuple[str, str, list[int], bytes]]) -> pb.ModelInferRequest:
@@ -133,7 +137,9 @@ def _raw_request(inputs: list[tuple[str, str, list[int], bytes]]) -> pb.ModelInf
     ([("a", "FP64", [2], b"\0" * 8), ("b", "FP64", [1], b"\0" * 8)], ["'a'", "[2]", "8 bytes"]),
     ([("a", "FP64", [1], b"\0" * 8), ("c", "FP64", [1], b"\0" * 8)], ["unknown input 'c'"]),
     ([("a", "FP64", [1], b"\0" * 8)], ["missing input 'b'"]),
-], ids=["datatype", "shape-vs-data", "unknown-input", "missing-input"])
+    ([("a", "FP64", [0, 2**62, 2**62], b""), ("b", "FP64", [1], b"\0" * 8)], ["'a'", "too large"]),
+    ([("a", "FP64", [1] * 65, b"\0" * 8), ("b", "FP64", [1], b"\0" * 8)], ["'a'", "at most 32 dimensions"]),
+], ids=["datatype", "shape-vs-data", "unknown-input", "missing-input", "numpy-cannot-shape", "rank"])
 def test_bad_requests_are_invalid_argument(stub, inputs, words):
     with pytest.raises(grpc.RpcError) as exc:
         stub.ModelInfer(_raw_request(inputs), metadata=tuple(MD.items()))

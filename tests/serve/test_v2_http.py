@@ -150,7 +150,10 @@ def test_a_compressed_request(client):
     ({"inputs": [fp64("a", 1)]}, 400, ["missing input 'b'"]),
     ({"inputs": [{**fp64("a", 1), "datatype": "FP99"}]}, 400, ["'a'", "FP99"]),
     ({"inputs": [fp64("a", 1), fp64("b", 2)], "outputs": [{"name": "nope"}]}, 400, ["unknown output 'nope'", "result"]),
-], ids=["datatype", "shape-vs-data", "unknown-input", "missing-input", "unknown-datatype", "unknown-output"])
+    ({"inputs": [{**fp64("a"), "shape": [0, 2**62, 2**62]}, fp64("b", 2)]}, 400, ["'a'", "too large"]),
+    ({"inputs": [{**fp64("a", 1), "shape": [1] * 65}, fp64("b", 2)]}, 400, ["'a'", "at most 32 dimensions"]),
+], ids=["datatype", "shape-vs-data", "unknown-input", "missing-input", "unknown-datatype", "unknown-output",
+        "numpy-cannot-shape", "rank"])
 def test_bad_requests_are_400_naming_what_is_wrong(server, body, status, words):
     r = post(server, "arith", body)
     assert r.status_code == status

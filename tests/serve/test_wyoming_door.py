@@ -4,6 +4,7 @@ what `describe` offers for several graphs, and what start-up refuses."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import warnings
@@ -60,11 +61,7 @@ def test_no_handler_outlives_its_client_or_the_server():
                                          b'"channels": 1}, "payload_length": 4000}\n' + b"\0" * 100)
                     await client._writer.drain()
                 await client.disconnect()
-            for _ in range(100):
-                if not door._handlers:
-                    break
-                await asyncio.sleep(0.02)
-            assert not door._handlers
+            assert await _until(lambda: not door._handlers)
             gc.collect()  # an exception nobody retrieved is reported when its task is collected
             await asyncio.sleep(0)
             assert errors == []
@@ -84,6 +81,14 @@ def test_no_handler_outlives_its_client_or_the_server():
         await asyncio.sleep(0)
         assert errors == []
     run(go())
+
+
+async def _until(done, tries: int = 250) -> bool:
+    for _ in range(tries):
+        if done():
+            return True
+        await asyncio.sleep(0.02)
+    return bool(done())
 
 
 async def _send_pcm_start(client: AsyncTcpClient, pcm: bytes, rate: int) -> None:
@@ -109,19 +114,34 @@ class SlowEar(Module):
                 token.raise_if_set()
             time.sleep(0.02)
         return {"text": "too late"}
+
+
+class QuickEar(Module):
+    """Hears "heard" after a moment (long enough for events sent meanwhile to arrive during the run)."""
+    inputs = {"wav": Port("float32", (None,)), "sr": Port("int")}
+    outputs = {"text": Port("str")}
+
+    def run(self, wav, sr):
+        time.sleep(0.3)
+        return {"text": "heard"}
 '''
+
+
+def _ear_graph(tmp_path: Path, module: str = "SlowEar") -> Path:
+    (tmp_path / "slow_ear.py").write_text(SLOW_EAR)
+    (tmp_path / "slow_asr.yaml").write_text(
+        "name: slow_asr\nmodule_paths: ['.']\ninputs: {wav: {dtype: float32, shape: [null]}, sr: int}\n"
+        f"nodes:\n  - {{name: ear, module: {module}, inputs: {{wav: $wav, sr: $sr}}}}\noutputs: {{text: ear/text}}\n")
+    return tmp_path / "slow_asr.yaml"
 
 
 def test_stopping_the_server_cancels_a_run_in_progress(tmp_path):
     from modulespack.serve import create_app
-    (tmp_path / "slow_ear.py").write_text(SLOW_EAR)
-    (tmp_path / "slow_asr.yaml").write_text(
-        "name: slow_asr\nmodule_paths: ['.']\ninputs: {wav: {dtype: float32, shape: [null]}, sr: int}\n"
-        "nodes:\n  - {name: ear, module: SlowEar, inputs: {wav: $wav, sr: $sr}}\noutputs: {text: ear/text}\n")
+    graph = _ear_graph(tmp_path)
 
     async def go():
         uri = f"tcp://127.0.0.1:{free_port()}"
-        state = create_app([tmp_path / "slow_asr.yaml"], wyoming=uri).state.modulespack
+        state = create_app([graph], wyoming=uri).state.modulespack
         door = state.wyoming
         await door.start()
         try:
@@ -129,11 +149,7 @@ def test_stopping_the_server_cancels_a_run_in_progress(tmp_path):
             await client.connect()
             await client.write_event(Transcribe().event())
             await _send_pcm(client, b"\0\0" * 1600, 16000, 2, 1)
-            for _ in range(200):  # until the run has started
-                if state.dispatch._live:
-                    break
-                await asyncio.sleep(0.02)
-            assert state.dispatch._live
+            assert await _until(lambda: state.dispatch._live)  # the run has started
             await door.stop()  # waits a few seconds at most for handlers, not 30
             assert not door._handlers
             assert await client.read_event() is None
@@ -144,6 +160,81 @@ def test_stopping_the_server_cancels_a_run_in_progress(tmp_path):
         return state.metrics.render().decode()
     metrics = run(go())
     assert 'modulespack_requests_total{graph="slow_asr",status="499"} 1.0' in metrics
+
+
+@contextlib.asynccontextmanager
+async def _door(graph: Path, uri: str):
+    """The app's state with its Wyoming door started on `uri`; stopped and shut down after."""
+    from modulespack.serve import create_app
+    state = create_app([graph], wyoming=uri).state.modulespack
+    await state.wyoming.start()
+    try:
+        yield state
+    finally:
+        await state.wyoming.stop()
+        state.shutdown()
+
+
+def test_a_client_leaving_during_its_run_cancels_it(tmp_path):
+    """As on the HTTP side: the run is cancelled (not left to its 30 s) and counted as 499."""
+    async def go():
+        uri = f"tcp://127.0.0.1:{free_port()}"
+        async with _door(_ear_graph(tmp_path), uri) as state:
+            client = AsyncTcpClient.from_uri(uri)
+            await client.connect()
+            await client.write_event(Transcribe().event())
+            await _send_pcm(client, b"\0\0" * 1600, 16000, 2, 1)
+            assert await _until(lambda: state.dispatch._live)  # the run has started
+            await client.disconnect()
+            assert await _until(lambda: not state.dispatch._live and not state.wyoming._handlers)  # not 30 s
+        return state.metrics.render().decode()
+    assert 'modulespack_requests_total{graph="slow_asr",status="499"} 1.0' in run(go())
+
+
+def test_events_sent_during_a_run_are_answered_after_it_in_order(tmp_path):
+    """...and mistakes first: a language the graph does not offer (its audio dropped), a voice name
+    that is not a string."""
+    from wyoming.asr import Transcript
+    from wyoming.audio import AudioStop
+    from wyoming.error import Error
+    from wyoming.event import Event
+    from wyoming.ping import Ping, Pong
+
+    async def go():
+        uri = f"tcp://127.0.0.1:{free_port()}"
+        async with _door(_ear_graph(tmp_path, "QuickEar"), uri):
+            client = AsyncTcpClient.from_uri(uri)
+            await client.connect()
+            await client.write_event(Transcribe(language="de").event())
+            await _send_pcm(client, b"\0\0" * 1600, 16000, 2, 1)
+            await client.write_event(Event("synthesize", {"text": "hi", "voice": {"name": 5}}))
+            await client.write_event(Transcribe(language="en-US").event())
+            await _send_pcm_start(client, b"\0\0" * 1600, 16000)
+            for ev in (AudioStop(), Describe(), Ping(text="still there?")):
+                await client.write_event(ev.event())
+            got = [await _read(client) for _ in range(5)]
+            await client.disconnect()
+        return got
+    german, voice, transcript, info, pong = run(go())
+    assert Error.from_event(german).code == "unsupported-language" and "transcribes en" in Error.from_event(german).text
+    assert Error.from_event(voice).code == "bad-event" and "voice.name must be a string" in Error.from_event(voice).text
+    assert Transcript.from_event(transcript).text == "heard"
+    assert Info.is_type(info.type) and Pong.from_event(pong).text == "still there?"
+
+
+def test_a_unix_socket_answers_and_is_removed_at_stop(tmp_path):
+    from wyoming.client import AsyncClient
+    sock = tmp_path / "wyoming.sock"
+
+    async def go():
+        async with _door(EXAMPLES / "asr.yaml", f"unix://{sock}"):
+            client = AsyncClient.from_uri(f"unix://{sock}")
+            await client.connect()
+            await client.write_event(Describe().event())
+            assert Info.is_type((await _read(client)).type)
+            await client.disconnect()
+    run(go())
+    assert not sock.exists()
 
 
 # --------------------------------------------------------------------------- what is offered, start-up
@@ -204,34 +295,3 @@ def test_the_command_line_refuses_what_it_cannot_serve(tmp_path):
     assert r.returncode == 1 and f"--wyoming {uri}: cannot listen there" in r.stderr and "Traceback" not in r.stderr
     r = serve("--wyoming", "tcp://127.0.0.1:10300", "--workers", "2")
     assert r.returncode == 2 and "--workers 1" in r.stderr
-
-
-# --------------------------------------------------------------------------- audio conversion
-
-
-def test_chunks_become_mono_float_at_the_graph_rate_without_clipping():
-    import numpy as np
-
-    from modulespack.serve.wyoming_audio import (
-        AudioInputError,
-        ChunkReceiver,
-        audio_events,
-    )
-    sr = 22050
-    x = (0.9 * np.sin(2 * np.pi * 300 * np.arange(sr) / sr)).astype(np.float32)
-    stereo = (np.stack([x, x], axis=1) * 32767).astype("<i2").tobytes()
-    rx = ChunkReceiver(AudioStart(rate=sr, width=2, channels=2), 16000, max_seconds=5)
-    for i in range(0, len(stereo), 4004):  # chunks of whole frames, not of whole resampler blocks
-        rx.add(AudioChunk(rate=sr, width=2, channels=2, audio=stereo[i:i + 4004]))
-    y = rx.finish()
-    assert y.dtype == np.float32 and abs(len(y) - 16000) <= 2
-    assert 0.85 < np.abs(y[100:-100]).max() < 0.95  # averaged, not summed (which clips at 1.0)
-    with pytest.raises(AudioInputError, match="whole number") as e:
-        rx.add(AudioChunk(rate=sr, width=2, channels=2, audio=b"\0" * 6))
-    assert e.value.code == "bad-audio"
-    with pytest.raises(AudioInputError, match="22050 Hz"):
-        rx.add(AudioChunk(rate=16000, width=2, channels=2, audio=b"\0" * 8))
-    events = list(audio_events(y, 16000, samples_per_chunk=1000))
-    assert [type(ev).__name__ for ev in (events[0], events[1], events[-1])] == ["AudioStart", "AudioChunk", "AudioStop"]
-    pcm = b"".join(ev.audio for ev in events[1:-1])
-    assert len(pcm) == 2 * len(y) and np.allclose(np.frombuffer(pcm, "<i2") / 32767, y, atol=1e-4)

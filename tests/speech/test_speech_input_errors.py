@@ -120,6 +120,16 @@ def test_rate_not_positive_pocketsphinx():
     assert e.value.port == "sr"
 
 
+@pytest.mark.parametrize("run", [lambda sr: PocketSphinx(pool_size=1)._prepare(np.zeros(1600, np.float32), sr),
+                                 lambda sr: dsp.Resample().run(wav=np.zeros(1600, np.float32), sr=sr)],
+                         ids=["PocketSphinx", "Resample"])
+def test_an_absurd_rate_is_refused_before_resampling(run):
+    """soxr never returns from 1e15 Hz: a client's mistake must not hold a worker for good."""
+    with pytest.raises(InputError, match="1000000000000000 Hz is above 768000 Hz") as e:
+        run(10**15)
+    assert e.value.port == "sr"
+
+
 @pytest.mark.parametrize("graph", ["resynth", "vc", "features", "asr"])
 def test_rate_not_positive_graphs(graph, sessions):
     with pytest.raises(NodeError) as e:

@@ -1,10 +1,11 @@
 /* The "Use it from…" panel: the chosen graph's ready-to-paste calls through every front door it
- * answers (GET graphs/{name}/snippets: curl, the openai client, Home Assistant's Wyoming settings),
+ * answers (GET graphs/{name}/snippets: curl, the openai client, tritonclient, Home Assistant's Wyoming settings),
  * filled in by the server with the address this page was loaded from, each with a Copy button. */
 import { $, el, clear, placeholder } from "./dom.js";
 import { requestJSON, graphPath } from "./api.js";
 
-const DOORS = { native: "HTTP API", openai: "OpenAI audio API", wyoming: "Wyoming (Home Assistant)" };
+const DOORS = { native: "HTTP API", openai: "OpenAI audio API", wyoming: "Wyoming (Home Assistant)",
+                v2: "Open Inference Protocol (tritonclient)" };
 let loadToken = 0;
 
 export function loadSnippets(name) {

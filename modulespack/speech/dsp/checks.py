@@ -11,6 +11,7 @@ import numpy as np
 from ...core.errors import InputError
 from ...core.module import init_defaults
 from ...core.ports import Port
+from ...io.audio_ports import MAX_RATE
 
 WAV = Port("float32", (None,), "mono audio in [-1, 1]")
 SR = Port("int", doc="sample rate in Hz")
@@ -48,6 +49,8 @@ def _rate(sr, who: str, port: str = "sr") -> int:
     sr = int(sr)
     if sr <= 0:
         raise InputError(f"{who}: sample rate must be positive, got {sr}", port=port)
+    if sr > MAX_RATE:
+        raise InputError(f"{who}: sample rate {sr} Hz is above {MAX_RATE} Hz, more than any audio has", port=port)
     return sr
 
 
