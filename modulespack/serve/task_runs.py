@@ -7,6 +7,7 @@ Every failure is a ServeError (the front door translates it into its own error s
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -50,19 +51,24 @@ class Tracked:
 
 
 @asynccontextmanager
-async def tracked(state: ServeState, name: str) -> AsyncIterator[Tracked]:
+async def tracked(state: ServeState, name: str, status_of: Any = None) -> AsyncIterator[Tracked]:
     """Count one request for graph `name` in the app's metrics (in flight, latency, status, errors by
-    kind, node times), as `/graphs/{name}/run` does; an error raised inside with a `status` (a
-    ServeError, an OpenAIError) counts as that status, any other as 500."""
+    kind, node times), as `/graphs/{name}/run` does, whichever front door it came through: an error
+    raised inside with a `status` (a ServeError, an OpenAIError) counts as that status (or as
+    `status_of(status)` says: V2 answers 400 where the native route answers 422), a cancelled task
+    as 499 (the client left), any other error as 500."""
     t0 = perf_counter()
     t = Tracked()
     state.metrics.started(name)
     try:
         yield t
+    except asyncio.CancelledError:
+        t.status, t.kind = 499, "disconnected"
+        raise
     except BaseException as err:
         status = getattr(err, "status", None)  # a ServeError, or a front door's own error answer
         if isinstance(status, int) and not isinstance(status, bool):
-            t.status = status
+            t.status = status_of(status) if status_of is not None else status
             t.kind = (getattr(err, "context", None) or {}).get("kind") or getattr(err, "kind", None) \
                 or KIND_OF_STATUS.get(status, "error")
         else:

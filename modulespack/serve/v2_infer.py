@@ -16,9 +16,7 @@ input mistake, 422 there, is 400 here, as the protocol has it).
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -28,8 +26,9 @@ from ..core.ports import ANY, NDARRAY
 from .entry import GraphEntry
 from .errors import ServeError
 from .feeds import decode_inputs, needed_inputs
-from .run import KIND_OF_STATUS, check_output_audio
+from .run import check_output_audio
 from .state import ServeState
+from .task_runs import tracked
 from .v2_metadata import (
     MODEL_VERSION,
     NUMPY_OF,
@@ -44,9 +43,14 @@ from .values import loads_json
 Wait = Callable[[Awaitable[Any]], Awaitable[Any]]
 
 
+def v2_status(status: int) -> int:
+    """The V2 status for a native one: 422 (the client's input) is the protocol's 400."""
+    return 400 if status == 422 else status
+
+
 def status_of(err: ServeError) -> int:
-    """The V2 status of a ServeError: 422 (the client's input) is the protocol's 400."""
-    return 400 if err.status == 422 else err.status
+    """The V2 status of a ServeError."""
+    return v2_status(err.status)
 
 
 def bad(message: str, name: str | None = None) -> ServeError:
@@ -95,11 +99,7 @@ class V2Models:
         """Run model `name` on `inputs`; its `outputs` (None: all) as tensors. `wait(awaitable)`: how to
         await the run (e.g. cancelling it when an HTTP client leaves)."""
         e = self.entry(name, version)
-        state = self.state
-        state.metrics.started(name)
-        t0 = perf_counter()
-        status, kind, timings = 200, None, None
-        try:
+        async with tracked(self.state, name, status_of=v2_status) as t:
             form = e.form
             keys = tuple(dict.fromkeys(outputs)) if outputs else form.default_fetches()
             for k in keys:
@@ -115,23 +115,11 @@ class V2Models:
                 raise bad(f"missing input{'s' if len(missing) > 1 else ''} {', '.join(repr(n) for n in missing)} "
                           f"(model '{name}' takes {', '.join(e.graph.inputs)})", missing[0])
             plan = form.output_plan(keys)  # its fetches add the rates the audio-length check needs
-            work = state.dispatch.run(e, feeds, plan.fetches)
+            work = self.state.dispatch.run(e, feeds, plan.fetches)
             res = await (wait(work) if wait is not None else work)
-            timings = res.timings
+            t.timings = res.timings
             check_output_audio(e.max_audio_seconds, form, plan, res.outputs, feeds)
             return [_output(k, form.fetch_port(k), res.outputs[k]) for k in keys]
-        except ServeError as err:
-            status = status_of(err)
-            kind = err.context.get("kind") or KIND_OF_STATUS.get(err.status, "error")
-            raise
-        except asyncio.CancelledError:
-            status, kind = 499, "disconnected"
-            raise
-        except BaseException:
-            status, kind = 500, "internal"
-            raise
-        finally:
-            state.metrics.finished(name, status, perf_counter() - t0, timings, kind, True)
 
 
 def _values(e: GraphEntry, inputs: Sequence[Tensor]) -> dict[str, Any]:

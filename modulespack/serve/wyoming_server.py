@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from time import perf_counter
 from typing import Any
 from urllib.parse import urlparse
 
@@ -29,6 +28,7 @@ from ..io.audio_ports import as_rate
 from .encode import rate_value
 from .errors import ServeError
 from .run import KIND_OF_STATUS, check_output_audio
+from .task_runs import tracked
 from .tasks import language_matches
 from .wyoming_audio import AudioInputError, ChunkReceiver, audio_events
 from .wyoming_events import WyomingError, parse_event
@@ -124,26 +124,10 @@ class WyomingDoor:
 
     async def run(self, name: str, feeds: dict, fetches: tuple) -> Any:
         """Graph `name` through the app's dispatcher, counted in its metrics as a run request is."""
-        state = self.state
-        entry = state.graphs[name]
-        state.metrics.started(name)
-        t0 = perf_counter()
-        status, kind, timings = 200, None, None
-        try:
-            res = await state.dispatch.run(entry, feeds, fetches)
-            timings = res.timings
+        async with tracked(self.state, name) as t:
+            res = await self.state.dispatch.run(self.state.graphs[name], feeds, fetches)
+            t.timings = res.timings
             return res
-        except ServeError as e:
-            status, kind = e.status, e.context.get("kind") or KIND_OF_STATUS.get(e.status, "error")
-            raise
-        except asyncio.CancelledError:
-            status, kind = 499, "disconnected"
-            raise
-        except Exception:
-            status, kind = 500, "internal"
-            raise
-        finally:
-            state.metrics.finished(name, status, perf_counter() - t0, timings, kind, True)
 
 
 class GraphsHandler(ReadingHandler):
