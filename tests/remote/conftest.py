@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mlserver_procs as _mlserver
+import mlserver_procs as _mlserver  # also puts tests/serve (servers.py) on sys.path
 
 
 def _require_mlserver():

@@ -17,15 +17,26 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# tests/serve/servers.py starts and stops every test server; bench/remote.py imports this module alone
+if str(REPO / "tests" / "serve") not in sys.path:
+    sys.path.insert(0, str(REPO / "tests" / "serve"))
+from servers import (
+    ServerNotReady,
+    accepts,
+    free_ports,
+    http_ok,
+    log_tail,
+    stop,
+    wait_until,
+)
+from servers import start as start_process
+
 MLSERVER_BIN = REPO / ".venv-mlserver" / "bin" / "mlserver"
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 MODEL = "melnet"
@@ -34,20 +45,6 @@ HOST = "127.0.0.1"
 
 def available() -> bool:
     return MLSERVER_BIN.is_file() and os.access(MLSERVER_BIN, os.X_OK)
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free ports: every socket is held open until all are chosen."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class MLServerInstance:
@@ -91,12 +88,9 @@ class MLServerInstance:
             raise RuntimeError(f"MLServer on {self.http} is already running (pid {self.proc.pid})")
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        with open(self.log_path, "ab") as log:
-            # A new session: kill() takes its whole process group, whatever MLServer forked.
-            self.proc = subprocess.Popen(
-                [str(MLSERVER_BIN), "start", str(self.folder)], cwd=self.folder, env=env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+        # appended: a restart keeps the log of the instance's earlier lives
+        self.proc = start_process([MLSERVER_BIN, "start", self.folder], log=self.log_path, env=env, cwd=self.folder,
+                                  append=True)
         if wait:
             self.wait_ready()
         return self
@@ -104,48 +98,28 @@ class MLServerInstance:
     def wait_ready(self) -> None:
         """Until HTTP says the server and the model are ready and the gRPC port accepts; a process
         that exits or a deadline that passes is an error carrying the end of the log."""
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError(f"MLServer on {self.http} exited with status "
-                                   f"{self.proc.returncode if self.proc else None} while starting:\n"
-                                   f"{self.log_tail()}")
-            if (self._http_ok("/v2/health/ready") and self._http_ok(f"/v2/models/{MODEL}/ready")
-                    and self._accepts(self.grpc_port)):
-                return
-            time.sleep(0.2)
-        self.kill()
-        raise RuntimeError(f"MLServer on {self.http} (gRPC {self.grpc}) not ready after "
-                           f"{self.ready_timeout:.0f} s:\n{self.log_tail()}")
+        try:
+            wait_until(lambda: (self._http_ok("/v2/health/ready") and self._http_ok(f"/v2/models/{MODEL}/ready")
+                                and self._accepts(self.grpc_port)),
+                       timeout_s=self.ready_timeout, what=f"MLServer on {self.http} (gRPC {self.grpc})",
+                       gone=lambda: None if self.running else (
+                           f"exited with status {self.proc.returncode if self.proc else None} while starting"))
+        except ServerNotReady as e:
+            self.kill()
+            raise ServerNotReady(f"{e}:\n{self.log_tail()}") from None
 
     def _http_ok(self, path: str) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://{self.http}{path}", timeout=2) as r:
-                return r.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        return http_ok(f"http://{self.http}{path}")
 
     @staticmethod
     def _accepts(port: int) -> bool:
-        try:
-            with socket.create_connection((HOST, port), timeout=1):
-                return True
-        except OSError:
-            return False
+        return accepts(port, HOST)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Stop the process group (SIGKILL by default: a crash, no goodbye to clients) and reap it."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=15)
+        stop(self.proc, sig)
         # Children left in the group (none expected with parallel_workers 0) go too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -156,11 +130,7 @@ class MLServerInstance:
         return self.start()
 
     def log_tail(self, n: int = 40) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(lines[-n:])
+        return log_tail(self.log_path, n)
 
 
 class MLServerGroup(list):

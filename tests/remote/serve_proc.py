@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlserver_procs import HOST, free_ports
+from mlserver_procs import HOST  # puts tests/serve on sys.path
+from servers import free_ports, http_ok, log_tail, process
 
 
 @dataclass
@@ -31,15 +27,7 @@ class Serve:
         return f"http://{self.http}"
 
     def log_tail(self, n: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/readyz", timeout=2) as r:
-            return r.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+        return log_tail(self.log, n)
 
 
 @contextlib.contextmanager
@@ -51,25 +39,6 @@ def modulespack_serve(paths: list[Path], log: Path, *, grpc: bool = False, args:
     if grpc:
         cmd += ["--grpc-port", str(grpc_port)]
     env = {k: v for k, v in os.environ.items() if k != "MODULESPACK_API_KEY"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)
     srv = Serve(f"{HOST}:{http_port}", f"{HOST}:{grpc_port}" if grpc else None, log)
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while not _ready(srv.url):
-            if proc.poll() is not None:
-                raise RuntimeError(f"modulespack serve exited with {proc.returncode}:\n{srv.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"modulespack serve not ready after {ready_timeout:.0f} s:\n{srv.log_tail()}")
-            time.sleep(0.2)
+    with process(cmd, log=log, env=env, ready=lambda: http_ok(srv.url + "/readyz"), timeout_s=ready_timeout):
         yield srv
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)

@@ -4,10 +4,8 @@ clients send (`headers:` with `${VAR}` from the environment), and a wrong key na
 One server calling another, and its 503 while the other is down: test_remote_e2e.py."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,15 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("tritonclient.grpc")
 
+from servers import (  # tests/serve: on sys.path by conftest
+    free_port,
+    free_ports,
+    http_ok,
+    wait_ready,
+)
+from servers import start as start_process
+from servers import stop as stop_process
+
 from modulespack.core import Session
 from modulespack.core.spec import load_graph
 
@@ -23,18 +30,12 @@ REPO = Path(__file__).resolve().parents[2]
 KEY = "remote-test-key"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Served:
     """`modulespack serve FILES` in a subprocess on free ports, stopped by `stop()`."""
 
     def __init__(self, files: list[Path], log: Path, grpc: bool = False):
         self.files, self.log_path = files, log
-        self.port, self.grpc_port = free_port(), (free_port() if grpc else None)
+        self.port, self.grpc_port = free_ports(2) if grpc else (free_port(), None)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -50,28 +51,14 @@ class Served:
                "--api-key", KEY, "--log-level", "warning"]
         if self.grpc_port:
             cmd += ["--grpc-port", str(self.grpc_port)]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"serve exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"http://{self.http}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, self.log_path.read_text()
-            time.sleep(0.1)
+        # appended: a restarted server keeps the log of its earlier lives
+        self.proc = start_process(cmd, log=self.log_path, cwd=REPO, append=True)
+        wait_ready(self.proc, lambda: http_ok(f"http://{self.http}/readyz"), log=self.log_path, timeout_s=60)
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
 

@@ -2,52 +2,24 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from servers import free_port, http_ok, process
 
 STARTUP_S = 30
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(args: list[str], env: dict[str, str], log):
     """`modulespack serve ARGS` on a free port; yields its base URL, then stops it."""
-    port = _free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "modulespack.cli", "serve", *args, "--port", str(port),
-                                 "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT, env=env)
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(base + "/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer within {STARTUP_S} s:\n{log.read_text()}")
-            time.sleep(0.1)
+    with process([sys.executable, "-m", "modulespack.cli", "serve", *args, "--port", port, "--log-level", "warning"],
+                 log=log, env=env, ready=lambda: http_ok(base + "/healthz"), timeout_s=STARTUP_S):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")

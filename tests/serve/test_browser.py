@@ -17,17 +17,14 @@ import contextlib
 import json
 import re
 import shutil
-import socket
 import subprocess
-import threading
-import time
-import urllib.error
 import urllib.request
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+from servers import app_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -50,12 +47,6 @@ serve_app = pytest.importorskip("modulespack.serve.app", reason="modulespack.ser
 # --------------------------------------------------------------------------- server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get_json(url: str, timeout: float = 10.0):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read().decode("utf-8"))
@@ -76,33 +67,8 @@ def keyed_server():
 
 
 def _serve(app, headers=None):
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, name="uvicorn-browser-test", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    last = None
-    while True:
-        if not thread.is_alive():
-            pytest.fail("the server thread stopped before /readyz answered")
-        try:
-            with urllib.request.urlopen(urllib.request.Request(base + "/readyz", headers=headers or {}),
-                                        timeout=2) as r:
-                if r.status == 200:
-                    break
-        except (urllib.error.URLError, OSError) as e:   # not up yet, or not ready (503)
-            last = e
-        if time.monotonic() > deadline:
-            srv.should_exit = True
-            pytest.fail(f"the server did not become ready within 60 s (last error: {last})")
-        time.sleep(0.2)
-    try:
+    with app_in_thread(app, headers=headers, timeout_s=60, stop_s=15) as base:
         yield base
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=15)
 
 
 @pytest.fixture(scope="module")

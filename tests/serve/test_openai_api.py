@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import io
 import shutil
-import socket
 import subprocess
 import textwrap
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from servers import app_in_thread
 
 openai = pytest.importorskip("openai", reason="the openai client is not installed (the dev extra)")
 uvicorn = pytest.importorskip("uvicorn", reason="uvicorn is not installed (the serve extra)")
@@ -25,11 +23,6 @@ pytestmark = pytest.mark.skipif(shutil.which("flite") is None, reason="flite is 
 # not imported from conftest: with the whole suite in one process, `conftest` may name another folder's
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "graphs"
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 KEY = "openai-test-key"
 SENTENCE = "hello world, this is a test."
@@ -89,28 +82,8 @@ def base_url(tmp_path_factory):
     folder = tmp_path_factory.mktemp("openai-graphs")
     _write_graphs(folder)
     app = create_app(folder, api_keys=[KEY], timeout_s=60, allowed_hosts=default_allowed_hosts("127.0.0.1"))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, name="uvicorn-openai-test", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert thread.is_alive(), "the server stopped before it was ready"
-        assert time.monotonic() < deadline, "the server was not ready within 60 s"
-        time.sleep(0.1)
-    try:
+    with app_in_thread(app, timeout_s=60) as url:
         yield url
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=20)
-        assert not thread.is_alive(), "the server did not stop"
 
 
 @pytest.fixture(scope="module")

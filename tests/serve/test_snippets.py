@@ -6,26 +6,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import app_in_thread
 
 pytest.importorskip("uvicorn", reason="uvicorn is not installed (the serve extra)")
 
 # not imported from conftest: with the whole suite in one process, `conftest` may name another folder's
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "graphs"
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 KEY = "snippet-test-key"
 CHROMIUM = "/usr/bin/chromium"
@@ -40,6 +33,7 @@ def _snippets(client, name: str, **headers) -> list[dict]:
 @pytest.fixture(scope="module")
 def keyed_client(graph_dir):
     from fastapi.testclient import TestClient
+
     from modulespack.serve import create_app
     app = create_app([EXAMPLES / "asr.yaml", EXAMPLES / "tts.yaml", graph_dir / "arith.yaml"], api_keys=[KEY])
     return TestClient(app, base_url="http://speech.example:8123")
@@ -66,6 +60,7 @@ def test_calls_per_front_door_with_the_clients_address(keyed_client):
 def test_home_assistant_is_given_the_voice_names_wyoming_offers(tmp_path):
     """Two graphs with the same voices: Wyoming names them graph:voice, and so does the snippet."""
     from fastapi.testclient import TestClient
+
     from modulespack.serve import create_app
     tts = (EXAMPLES / "tts.yaml").read_text()
     (tmp_path / "tts.yaml").write_text(tts)
@@ -117,31 +112,12 @@ def test_another_front_door_adds_its_calls(keyed_client):
 @pytest.fixture(scope="module")
 def server(graph_dir):
     """asr, tts (with their examples) and arith behind a key, under uvicorn on 127.0.0.1; yields the base URL."""
-    import uvicorn
     from modulespack.serve.access import default_allowed_hosts
     from modulespack.serve.app import create_app
     app = create_app([EXAMPLES / "asr.yaml", EXAMPLES / "tts.yaml", graph_dir / "arith.yaml"], api_keys=[KEY],
                      allowed_hosts=default_allowed_hosts("127.0.0.1"))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, name="uvicorn-snippets-test", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not become ready"
-        time.sleep(0.1)
-    try:
+    with app_in_thread(app, timeout_s=90) as url:
         yield url
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=20)
 
 
 @pytest.mark.skipif(shutil.which("curl") is None or shutil.which("flite") is None, reason="needs curl and flite")

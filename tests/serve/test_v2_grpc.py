@@ -12,10 +12,11 @@ import pytest
 
 grpcclient = pytest.importorskip("tritonclient.grpc")
 import grpc
+from servers import free_port
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc as pb_grpc
 from tritonclient.utils import InferenceServerException
-from v2_server import KEY, free_port, serve, vc_reference
+from v2_server import KEY, serve, vc_reference
 
 MD = {"authorization": f"Bearer {KEY}"}  # gRPC metadata keys are lowercase
 

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import warnings
 import wave
 from pathlib import Path
@@ -16,9 +15,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from v2_server import (
-    free_port,  # not `conftest`: another folder's may be imported under that name
-)
+from servers import accepts, free_ports, process
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "graphs"
 
@@ -41,43 +38,16 @@ MAX_AUDIO_S = 8
 SENTENCE = "the weather is nice today"
 
 
-def _wait_for_tcp(host: str, port: int, proc: subprocess.Popen, log) -> None:
-    import socket
-    deadline = time.monotonic() + STARTUP_S
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with socket.create_connection((host, port), timeout=1.0):
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"no Wyoming server on {host}:{port} within {STARTUP_S} s:\n{log.read_text()}")
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """(Wyoming URI, HTTP base URL) of `modulespack serve asr.yaml tts.yaml --wyoming ...`."""
-    port, wport = free_port(), free_port()
+    port, wport = free_ports(2)
     log = tmp_path_factory.mktemp("wyoming") / "server.log"
     uri = f"tcp://127.0.0.1:{wport}"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "modulespack.cli", "serve", str(EXAMPLES / "asr.yaml"),
-                                 str(EXAMPLES / "tts.yaml"), "--port", str(port), "--wyoming", uri,
-                                 "--max-audio-seconds", str(MAX_AUDIO_S), "--log-level", "warning"],
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_tcp("127.0.0.1", wport, proc, log)
+    with process([sys.executable, "-m", "modulespack.cli", "serve", EXAMPLES / "asr.yaml", EXAMPLES / "tts.yaml",
+                  "--port", port, "--wyoming", uri, "--max-audio-seconds", MAX_AUDIO_S, "--log-level", "warning"],
+                 log=log, ready=lambda: accepts(wport), timeout_s=STARTUP_S) as proc:
         yield uri, f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
     # uvicorn re-raises the SIGTERM it handled, after a graceful shutdown
     assert proc.returncode in (0, -signal.SIGTERM), log.read_text()
     for leak in ("Traceback", "Task was destroyed", "never retrieved", "Unclosed"):

@@ -11,9 +11,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from v2_server import (
-    free_port,  # not `conftest`: another folder's may be imported under that name
-)
+from servers import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "graphs"
 

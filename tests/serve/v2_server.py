@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-import pytest
+from servers import free_ports, http_ok, process
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "v2-test-key"
@@ -34,12 +30,6 @@ class V2Server:
         return f"http://{self.http}"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def write_graphs(folder: Path, graph_dir: Path) -> None:
     """The test graphs of conftest (their modules linked)."""
     (folder / "modules").symlink_to(graph_dir / "modules")
@@ -52,36 +42,14 @@ def serve(graph_dir: Path, tmp: Path) -> Iterator[V2Server]:
     folder = tmp / "graphs"
     folder.mkdir()
     write_graphs(folder, graph_dir)
-    port, grpc_port = free_port(), free_port()
+    port, grpc_port = free_ports(2)
     log = tmp / "server.log"
     env = {**os.environ, "MODULESPACK_API_KEY": KEY}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "modulespack.cli", "serve", str(folder), str(VC),
-                                 "--port", str(port), "--grpc-port", str(grpc_port), "--timeout", "30",
-                                 "--log-level", "warning"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
     server = V2Server(f"127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", folder)
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(server.base + "/v2/health/ready", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server was not ready within {STARTUP_S} s:\n{log.read_text()}")
-            time.sleep(0.1)
+    with process([sys.executable, "-m", "modulespack.cli", "serve", folder, VC, "--port", port,
+                  "--grpc-port", grpc_port, "--timeout", "30", "--log-level", "warning"],
+                 log=log, env=env, ready=lambda: http_ok(server.base + "/v2/health/ready"), timeout_s=STARTUP_S):
         yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @functools.lru_cache(maxsize=1)
