@@ -103,7 +103,9 @@ class UtteranceSet(torch.utils.data.Dataset):
         cached = None if ignore_cache else L.read_cache(path, log, self.truncate)
         infos: list[L.SeqInfo] = []
         present, skipped, missing, invalid = [], 0, [], []
-        for name in sub.names:
+        # sorted and without repeats, as the toolkit takes a list (its common_members): the same
+        # utterances in the same order, so a seed gives the same batches in both
+        for name in sorted(set(sub.names)):
             length = cached.get(name) if cached else None
             if length is None:
                 gone = self._missing_file(sub, name)

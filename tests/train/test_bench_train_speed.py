@@ -49,7 +49,9 @@ def test_table_gives_the_verdict_on_mean_epoch_time():
     text = train_speed.table("p", {"toolkit": slow, "ours": fast}, 2)
     assert "ours 11.0 s vs 15.0 s -> met" in text and "1.0/0.9" in text
     text = train_speed.table("p", {"toolkit": fast, "ours": slow}, 2)
-    assert "NOT met" in text
+    assert "NOT met (ratio" in text
+    close = train_speed.Run(wall=30, cpu=20, epochs=[(0, 11.2, "2.0", "1.5"), (1, 11.2, "1.0", "0.9")])
+    assert "NOT met, within 3%" in train_speed.table("p", {"toolkit": fast, "ours": close}, 2)
 
 
 @needs_flite
