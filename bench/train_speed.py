@@ -24,15 +24,15 @@ busy core; the same inference measured 5 to 20 s here), so the table prints the 
 each training began: compare runs made under similar load. The two tools' mean/std files are
 compared too (a difference there, or in the losses, means normalisation or data handling differ).
 
-Losses land close to the toolkit's, not on them, for three reasons found with this bench (hn-nsf,
+Losses land close to the toolkit's, not on them, for two reasons found with this bench (hn-nsf,
 whose source signal is random noise): (1) for exact resumption our trainer reseeds torch, numpy
 and `random` from (--seed, epoch) at each pass and shuffles from (seed, epoch), where the toolkit
-draws everything from one global stream; (2) the toolkit visits utterances in sorted name order
-(it keeps the sorted intersection of the list and the files), ours in list order; (3) its mean/std
-come from per-file float32 means and variances merged in float64, ours from float64 throughout
-(1-2 float32 ulps apart). With all three made as the toolkit's, our harness printed the toolkit's
-losses to every digit for both epochs; the mean/std difference alone moved epoch 0's dev loss
-by 0.5 (77.74 vs 77.23): NSF training amplifies tiny differences, so compare losses loosely.
+draws everything from one global stream; (2) its mean/std come from per-file float32 means and
+variances merged in float64, ours from float64 throughout (1-2 float32 ulps apart). A third, the
+order of utterances (the toolkit sorts a list's names), was fixed after this bench found it. With
+all three made as the toolkit's, our harness printed the toolkit's losses to every digit for both
+epochs; the mean/std difference alone moved epoch 0's dev loss by 0.5 (77.74 vs 77.23): NSF
+training amplifies tiny differences, so compare losses loosely.
 
 The toolkit's inference asks torch for the GPU's name even with --no-cuda, which raises on a
 CPU-only torch; its inference therefore runs through a launcher that answers that one call
