@@ -34,7 +34,7 @@ from typing import Any, Iterable, Mapping
 
 from ..core import GraphInput, Problem
 from ..core.ports import Port
-from ..io.audio_ports import audio_inputs, is_audio, output_rate
+from ..io.audio_ports import audio_inputs, fetch_port, is_audio, output_rate
 
 TASKS = ("transcription", "speech")
 SETTINGS_KEY = "openai"
@@ -201,14 +201,6 @@ def _is_text(port: Port) -> bool:
     return port.dtype == "str"
 
 
-def _fetchable(graph: Any, key: str) -> Port | None:
-    if key in graph.outputs:
-        return graph.outputs[key]
-    node, _, port = key.partition("/")
-    n = graph.nodes.get(node)
-    return n.outputs.get(port) if n is not None else None
-
-
 def _given(graph: Any, settings: Mapping[str, Any], key: str, file: str, what: str, exists: Any) -> str | None:
     v = settings.get(key)
     if v is None:
@@ -240,7 +232,7 @@ def _transcription(graph: Any, settings: Mapping[str, Any], file: str, strict: b
         if audio is None:
             return f"it has {len(pairs)} audio inputs ({', '.join(pairs)}); name one with openai: {{audio: ...}}"
     text = _given(graph, settings, "text", file, "a text output (graph output or node/port)",
-                  lambda v: (p := _fetchable(graph, v)) is not None and _is_text(p))
+                  lambda v: (p := fetch_port(graph, v)) is not None and _is_text(p))
     if text is None:
         texts = [k for k, p in graph.outputs.items() if _is_text(p)]
         if not texts:
@@ -249,7 +241,7 @@ def _transcription(graph: Any, settings: Mapping[str, Any], file: str, strict: b
         if text is None:
             return f"it has {len(texts)} text outputs ({', '.join(texts)}); name one with openai: {{text: ...}}"
     words = _given(graph, settings, "words", file, "an output (graph output or node/port)",
-                   lambda v: _fetchable(graph, v) is not None) or _words_beside(graph, text)
+                   lambda v: fetch_port(graph, v) is not None) or _words_beside(graph, text)
     language = _named_input(graph, settings, "language", LANGUAGE_NAMES, file)
     rate = pairs[audio]
     rest = _required_rest(graph, {audio, rate, language} - {None})  # type: ignore[arg-type]
@@ -287,7 +279,7 @@ def _speech(graph: Any, settings: Mapping[str, Any], file: str, strict: bool) ->
     if audio_in and not strict:
         return f"it also takes audio ({', '.join(sorted(audio_in))})"
     audio = _given(graph, settings, "audio", file, "an audio output (a 1-D float output named *wav*/*audio*)",
-                   lambda v: (p := _fetchable(graph, v)) is not None and is_audio(v, p))
+                   lambda v: (p := fetch_port(graph, v)) is not None and is_audio(v, p))
     if audio is None:
         outs = [k for k, p in graph.outputs.items() if is_audio(k, p)]
         if not outs:
