@@ -165,7 +165,8 @@ class Trainer:
                 new_best = self.hist_val.is_new_best()
             else:
                 loss_val = np.zeros_like(loss_trn)
-                self.scheduler.step(None)
+                # no scheduler step without a validation set, as the toolkit's (its step sits in the
+                # validation branch): the same options give the same learning rates in both
                 new_best = True
             if new_best:
                 res.best_epoch = epoch

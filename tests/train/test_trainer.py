@@ -221,3 +221,14 @@ def test_a_set_with_no_usable_utterance_is_a_data_error_naming_it(tmp_path, caps
     err = capsys.readouterr().err
     assert "train set tiny_trn" in err and "c0_train.lst" in err and "minimum_len" in err
     assert err.count("error:") == 1 and "Traceback" not in err
+
+
+def test_without_a_validation_set_the_learning_rate_stays_as_in_the_toolkit(tmp_path, capsys):
+    """The toolkit steps its scheduler only after a validation pass: with none, a step schedule
+    never decays, and the same options must give the same learning rates here."""
+    p = make_tiny_project(tmp_path, style="flat", with_val=False)
+    assert train(p, "--epochs", "2", *SCHED1) == 0
+    assert "LR -> " not in capsys.readouterr().out
+    ckpt = load_checkpoint(p.dir / "epoch_001.pt")
+    assert ckpt["lr_scheduler"]["last_epoch"] == 0
+    assert [g["lr"] for g in ckpt["optimizer"]["param_groups"]] == [pytest.approx(1e-4)]
