@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import modulespack as mp  # noqa: E402
 from modulespack import Module, Port  # noqa: E402
+from modulespack.core import graph_text  # noqa: E402
 from modulespack.core.registry import Registry  # noqa: E402
-from modulespack.core import spec as spec_mod  # noqa: E402
 from modulespack.core.spec import parse_graph  # noqa: E402
 
 
@@ -142,7 +142,7 @@ def main() -> None:
 def yaml_build_times(repeat: int = 3) -> tuple[float, float]:
     """Best seconds to build the 1,000-node chain from a YAML file: as load_graph reads it now, and
     as it did before (pure-Python loader, then a second pure-Python pass for the nodes' lines)."""
-    py_loader = spec_mod.unique_key_loader(yaml.SafeLoader)
+    py_loader = graph_text.unique_key_loader(yaml.SafeLoader)
 
     def old_way(path: Path) -> None:
         text = path.read_text(encoding="utf-8")

@@ -11,7 +11,8 @@ import weakref
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..core.spec import Const, Edge, GraphInput, GraphSpec, load_graph, read_graph_data
+from ..core.graph_text import read_graph_data
+from ..core.spec import Const, Edge, GraphInput, GraphSpec, load_graph
 from .errors import Stop
 from .format import FORMAT_NAME, spec_edges, spec_toposort
 

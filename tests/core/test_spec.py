@@ -55,9 +55,9 @@ def test_example_graph_runs():
 def test_yaml_is_read_in_one_pass_by_libyaml_keeping_lines_and_duplicate_keys(write, monkeypatch, problems_of):
     import yaml
 
-    from modulespack.core import spec as spec_mod
+    from modulespack.core import graph_text
     assert yaml.__with_libyaml__  # PyYAML's wheels bundle it; without it a 1,000-node file takes ~0.5 s
-    assert issubclass(spec_mod.YAML_LOADER, yaml.CSafeLoader)
+    assert issubclass(graph_text.YAML_LOADER, yaml.CSafeLoader)
 
     def second_pass(*a, **kw):
         raise AssertionError("the file was parsed twice, or by the pure-Python loader")
