@@ -20,7 +20,7 @@ processes, log level warning):
   instances in order itself (built once at start-up, as any hand-written server would).
 
 Both get the same requests (JSON for arith, a WAV body for the speech graph) from a load driver in a
-second process: asyncio with a small keep-alive HTTP/1.1 client (httpx costs more CPU than the
+second process (bench/load_driver.py): asyncio with a small keep-alive HTTP/1.1 client (httpx costs more CPU than the
 trivial server it measures, on a 2-core machine), N clients each sending its share of the requests
 back to back, after a warm-up. Each arith point is measured `--rounds` times, alternating the two
 servers, and each server's best round is shown (on a shared machine other work only slows a round
@@ -30,7 +30,6 @@ Target: the trivial graph reaches at least 85% of the bare endpoint's requests/s
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -133,76 +132,6 @@ def bare_app_from_env() -> Any:
     return bare_app(os.environ.get("SERVE_LOAD_HEAVY") or None)
 
 
-# ============================================================================ the load driver
-
-
-async def _client(host: str, port: int, requests: list[bytes], lat: list[float], errors: list[str]) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        for req in requests:
-            t = time.perf_counter()
-            writer.write(req)
-            status_line = await reader.readline()
-            length = 0
-            close = False
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                k, _, v = line.decode("latin-1").partition(":")
-                k = k.strip().lower()
-                if k == "content-length":
-                    length = int(v)
-                elif k == "connection" and v.strip().lower() == "close":
-                    close = True
-            body = await reader.readexactly(length)
-            lat.append(time.perf_counter() - t)
-            code = status_line.split(b" ", 2)[1:2]
-            if code != [b"200"]:
-                errors.append(status_line.decode("latin-1").strip() + " " + body[:200].decode("utf-8", "replace"))
-            if close:
-                writer.close()
-                reader, writer = await asyncio.open_connection(host, port)
-    finally:
-        writer.close()
-
-
-def _request(path: str, body: bytes, ctype: str, host: str, port: int) -> bytes:
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\nAccept: application/json\r\n\r\n")
-    return head.encode("latin-1") + body
-
-
-async def _drive(url: str, ctype: str, body: bytes, clients: int, total: int, warmup: int) -> dict:
-    host_port = url.split("//", 1)[1].split("/", 1)
-    host, port = host_port[0].rsplit(":", 1)
-    path = "/" + host_port[1]
-    req = _request(path, body, ctype, host, int(port))
-    # warm-up (plans compiled, pools started, caches filled), not measured
-    if warmup:
-        await asyncio.gather(*[_client(host, int(port), [req] * max(1, warmup // clients), [], [])
-                               for _ in range(clients)])
-    lat: list[float] = []
-    errors: list[str] = []
-    share = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
-    t0 = time.perf_counter()
-    await asyncio.gather(*[_client(host, int(port), [req] * n, lat, errors) for n in share if n])
-    wall = time.perf_counter() - t0
-    lat.sort()
-
-    def pct(p: float) -> float:
-        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
-    return {"rps": len(lat) / wall, "p50": pct(0.50), "p99": pct(0.99), "n": len(lat), "errors": len(errors),
-            "first_error": errors[0] if errors else None}
-
-
-def drive_main(args: argparse.Namespace) -> int:
-    body = Path(args.body).read_bytes()
-    res = asyncio.run(_drive(args.drive, args.ctype, body, args.drive_clients, args.drive_total, args.warmup))
-    print(json.dumps(res))
-    return 0
-
-
 # ============================================================================ servers
 
 
@@ -265,8 +194,9 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def run_point(url: str, ctype: str, body_file: Path, clients: int, total: int, warmup: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--drive", url, "--ctype", ctype, "--body", str(body_file),
-                          "--drive-clients", str(clients), "--drive-total", str(total), "--warmup", str(warmup)],
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("load_driver.py")), url, "--ctype", ctype,
+                          "--body", str(body_file), "--clients", str(clients), "--total", str(total),
+                          "--warmup", str(warmup)],
                          capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise SystemExit(f"load driver failed:\n{out.stderr[-3000:]}")
@@ -348,15 +278,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5,
                     help="measurements per arith point, alternating servers; the best of each is shown (default 5)")
-    # the load driver (this file run again, in its own process)
-    ap.add_argument("--drive", help=argparse.SUPPRESS)
-    ap.add_argument("--ctype", help=argparse.SUPPRESS)
-    ap.add_argument("--body", help=argparse.SUPPRESS)
-    ap.add_argument("--drive-clients", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--drive-total", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.drive:
-        return drive_main(args)
     if args.engine == "ray":
         return on_ray(sys.argv[1:])
 
@@ -382,7 +304,7 @@ def main() -> int:
         bare = start_bare(heavy, bare_port, args, tmp)
         rows = []
         try:
-            points = [("arith", f"/graphs/arith/run", "/arith", "application/json", arith_body, args.requests)]
+            points = [("arith", "/graphs/arith/run", "/arith", "application/json", arith_body, args.requests)]
             if heavy:
                 points.append((heavy.stem, f"/graphs/{heavy.stem}/run", "/heavy", "audio/wav", wav_body,
                                args.heavy_requests))

@@ -15,7 +15,7 @@ graph, `asr_deploy`, is the ASR graph with its recognizer node marked `deploy: {
 pocketsphinx holds the GIL, so one process runs one recognition at a time, and two replicas of the
 node run two at once while the ingress stays as it is (its baseline is the same bare app).
 
-The load driver is serve_load.py's (a separate process, keep-alive HTTP/1.1 clients sending back
+The load driver is bench/load_driver.py (a separate process, keep-alive HTTP/1.1 clients sending back
 to back, after a warm-up); each point is measured `--rounds` times (ASR: `--heavy-rounds`),
 alternating the two apps, keeping each one's best round (on a shared machine other work only slows
 a round down). Prints requests/s and p50/p99 per point and the ratio.
@@ -35,7 +35,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-import serve_load  # noqa: E402  (the load driver, the bare app, the table)
+import serve_load  # noqa: E402  (the bare app, the servers, the table; its load driver is load_driver.py)
 
 REPO = BENCH.parent
 GRAPHS = REPO / "examples" / "graphs"
