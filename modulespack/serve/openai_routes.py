@@ -31,10 +31,17 @@ from starlette.responses import Response
 
 from .body import media_type, read_body, receive
 from .errors import GraphLoadError, ServeError
-from .openai_audio import SPEECH_FORMATS, SPEED_RANGE, change_speed, decode_upload, encode_speech, mp3_available
+from .openai_audio import (
+    SPEECH_FORMATS,
+    SPEED_RANGE,
+    change_speed,
+    decode_upload,
+    encode_speech,
+    mp3_available,
+)
 from .openai_errors import OpenAIError, from_serve_error, model_not_found, openai_errors
 from .openai_formats import FORMATS, TIMED_FORMATS, render
-from .run import OFFLOAD_BYTES, _unless_client_leaves, timing_headers
+from .run import OFFLOAD_BYTES, timing_headers, unless_client_leaves
 from .state import ServeState
 from .task_runs import synthesize, tracked, transcribe
 from .tasks import TaskPorts, language_matches, settings_problems, task_ports, why_not
@@ -187,7 +194,7 @@ async def _transcription(door: OpenAIDoor, request: Request, params: dict[str, s
                 x, sr = decode_upload(*args)
             del data, args
             out = await transcribe(state, e, ports, x, sr, language=language, words=fmt in TIMED_FORMATS,
-                                   wait=lambda work: _unless_client_leaves(request, work))
+                                   wait=lambda work: unless_client_leaves(request, work))
             t.timings = out.result.timings
             lang = language or (ports.languages[0] if ports.languages else "unknown")
             payload, mt = render(fmt, out.text, len(x) / sr, lang, out.words, grans)
@@ -273,7 +280,7 @@ async def _speech(door: OpenAIDoor, request: Request, params: dict[str, str]) ->
                                   code="invalid_value")
             voice = _voice(door, ports, req.get("voice"), e.name)
             out = await synthesize(state, e, ports, text, voice=voice,
-                                   wait=lambda work: _unless_client_leaves(request, work))
+                                   wait=lambda work: unless_client_leaves(request, work))
             t.timings = out.result.timings
             loop = asyncio.get_running_loop()
             samples = out.samples

@@ -10,15 +10,14 @@ from time import perf_counter
 from typing import Any, Mapping
 
 import numpy as np
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..io.audio_ports import file_stem
 from .body import WAV_TYPES, receive
 from .encode import encode_answer, rate_value, timings_ms
-from .feeds import prepare_run
 from .errors import ServeError, error_response
+from .feeds import prepare_run
 from .state import ServeState
 
 log = logging.getLogger("modulespack.serve")
@@ -77,7 +76,7 @@ def timing_headers(timings: Mapping[str, float], seconds: float) -> dict[str, st
     return {"X-Timings": json.dumps(ms, separators=(",", ":")), "Server-Timing": ", ".join(parts)}
 
 
-async def _maybe_offloaded(big: bool, fn: Any, *args: Any) -> Any:
+async def maybe_offloaded(big: bool, fn: Any, *args: Any) -> Any:
     if big:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
     return fn(*args)
@@ -92,7 +91,20 @@ async def _client_gone(request: Request) -> None:
         pass
 
 
-async def _unless_client_leaves(request: Request, work: Any) -> Any:
+def watched(request: Request, e: Any) -> Any:
+    """How to await a run of graph entry `e` for `request`: cancelled if the client leaves, except
+    runs of a graph whose recent runs were quick. Watching costs two tasks per request, more than a
+    run known to be quick costs to finish for nobody (time-outs still stop those)."""
+    if e.recent_s is not None and e.recent_s < WATCH_AFTER_S:
+        return _awaited
+    return lambda work: unless_client_leaves(request, work)
+
+
+async def _awaited(work: Any) -> Any:
+    return await work
+
+
+async def unless_client_leaves(request: Request, work: Any) -> Any:
     """Await `work` (the run), cancelling it if the client disconnects meanwhile: the dispatcher then
     cancels the run rather than finish it for nobody."""
     task = asyncio.ensure_future(work)
@@ -153,7 +165,7 @@ async def run_graph(state: ServeState, name: str, request: Request) -> Response:
         body = await receive(request, state.max_upload_bytes)
         form = e.form
         # parsing megabytes of JSON or decoding a long WAV: not on the loop
-        feeds, plan = await _maybe_offloaded(body.size > OFFLOAD_BYTES, prepare_run, form, name,
+        feeds, plan = await maybe_offloaded(body.size > OFFLOAD_BYTES, prepare_run, form, name,
                                              request.query_params.multi_items(), body, e.max_text_chars)
         del body
         want_audio, json_ok = accepts_audio(request.headers.get("accept"))
@@ -162,10 +174,7 @@ async def run_graph(state: ServeState, name: str, request: Request) -> Response:
                                   f"{len(plan.audio_keys)} ({', '.join(plan.audio_keys) or 'none'}): fetch one",
                              kind="not-acceptable")
         work = state.dispatch.run(e, feeds, plan.fetches)
-        # watching for the client leaving costs two tasks per request, more than a run that is known
-        # to be quick costs to finish for nobody (time-outs still stop those)
-        quick = e.recent_s is not None and e.recent_s < WATCH_AFTER_S
-        res = await (work if quick else _unless_client_leaves(request, work))
+        res = await watched(request, e)(work)
         timings = res.timings
         check_output_audio(e.max_audio_seconds, form, plan, res.outputs, feeds)
         headers = timing_headers(res.timings, res.seconds)
@@ -174,7 +183,7 @@ async def run_graph(state: ServeState, name: str, request: Request) -> Response:
             raise ServeError(406, f"Accept asks for audio/wav, which needs exactly one audio output; this run "
                                   f"made {len(audio_keys)} ({', '.join(audio_keys) or 'none'})", kind="not-acceptable")
         audio = want_audio and len(audio_keys) == 1
-        data = await _maybe_offloaded(_big(res.outputs), encode_answer, form, plan, res, feeds, wav_format, audio)
+        data = await maybe_offloaded(_big(res.outputs), encode_answer, form, plan, res, feeds, wav_format, audio)
         if audio:
             data, sr, seconds = data
             key = audio_keys[0]

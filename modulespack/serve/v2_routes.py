@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from .body import read_body
 from .errors import ServeError, error_response
-from .run import OFFLOAD_BYTES, WATCH_AFTER_S, _maybe_offloaded, _unless_client_leaves
+from .run import OFFLOAD_BYTES, maybe_offloaded, watched
 from .state import ServeState
 from .v2_infer import V2Models, status_of
 from .v2_messages import HEADER_LENGTH, read_request, requested_outputs, write_response
@@ -112,20 +112,18 @@ def add_v2_routes(app: FastAPI, state: ServeState) -> V2Models:
             limit = state.max_upload_bytes
             data = _decompress(await read_body(request, limit), request.headers.get("content-encoding"), limit)
             try:
-                req, tensors = await _maybe_offloaded(len(data) > OFFLOAD_BYTES, read_request, data,
+                req, tensors = await maybe_offloaded(len(data) > OFFLOAD_BYTES, read_request, data,
                                                       request.headers.get(HEADER_LENGTH))
                 names, binary = requested_outputs(req)
             except TensorError as err:
                 raise ServeError(400, str(err), kind="input") from None
             del data
-            quick = e.recent_s is not None and e.recent_s < WATCH_AFTER_S  # as the native route: see run.py
-            outs = await models.infer(model, version, tensors, names,
-                                      wait=None if quick else (lambda work: _unless_client_leaves(request, work)))
+            outs = await models.infer(model, version, tensors, names, wait=watched(request, e))
             head: dict[str, Any] = {"model_name": model, "model_version": MODEL_VERSION}
             if isinstance(req.get("id"), str) and req["id"]:
                 head["id"] = req["id"]
             big = sum(t.array.nbytes for t in outs if t.array.dtype != object) > OFFLOAD_BYTES
-            body, json_length = await _maybe_offloaded(big, write_response, head, outs, binary)
+            body, json_length = await maybe_offloaded(big, write_response, head, outs, binary)
         except ServeError as err:
             return v2_error(err)
         except Exception as err:  # a fault of ours: still the protocol's shape
